@@ -1,0 +1,1 @@
+//! STUB: labelled data files.

@@ -1,0 +1,1 @@
+//! STUB: saving and loading.

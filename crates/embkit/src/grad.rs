@@ -1,0 +1,166 @@
+//! Gradients: [`RowGrad`] for embedding tables (sparse rows), plain
+//! slices for dense parameters.
+
+/// The gradient of an embedding table: sorted unique ids, one summed
+/// gradient row each.
+///
+/// A table of `num_embeddings × embedding_dim` values that saw `n` ids in a
+/// batch gets a gradient of at most `n` rows; the dense
+/// `num_embeddings × embedding_dim` gradient is never built. Repeated ids
+/// are summed, in the order they occur in the batch, so the result is the
+/// same on every run.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RowGrad {
+    ids: Vec<u32>,
+    rows: Vec<f32>,
+    dim: usize,
+}
+
+impl RowGrad {
+    /// An empty gradient for rows of length `dim`.
+    pub fn new(dim: usize) -> Self {
+        Self { ids: Vec::new(), rows: Vec::new(), dim }
+    }
+
+    /// Builds the gradient of a gather: `grads` holds one upstream row of
+    /// length `dim` per entry of `ids`; rows of equal ids are summed.
+    ///
+    /// # Shapes
+    ///
+    /// - `ids`: `[n]`
+    /// - `grads`: `[n, dim]`, row-major
+    ///
+    /// # Panics
+    ///
+    /// If `grads.len() != ids.len() * dim` (callers build both from the
+    /// same forward pass).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use embkit::RowGrad;
+    ///
+    /// let g = RowGrad::from_rows(&[3, 1, 3], &[1.0, 2.0, 10.0, 20.0, 100.0, 200.0], 2);
+    /// assert_eq!(g.ids(), &[1, 3]);
+    /// assert_eq!(g.rows(), &[10.0, 20.0, 101.0, 202.0]);
+    /// ```
+    pub fn from_rows(ids: &[u32], grads: &[f32], dim: usize) -> Self {
+        let mut g = Self::new(dim);
+        g.assign_from_rows(ids, grads, dim, &mut Vec::new());
+        g
+    }
+
+    /// Like [`from_rows`](Self::from_rows) but reuses this gradient's
+    /// buffers and the caller's scratch `order`, so a training loop does
+    /// not allocate once the buffers have grown.
+    ///
+    /// # Panics
+    ///
+    /// If `grads.len() != ids.len() * dim`.
+    pub fn assign_from_rows(&mut self, ids: &[u32], grads: &[f32], dim: usize, order: &mut Vec<u32>) {
+        assert_eq!(grads.len(), ids.len() * dim, "one gradient row per id");
+        self.dim = dim;
+        self.ids.clear();
+        self.rows.clear();
+        order.clear();
+        order.extend(0..ids.len() as u32);
+        // Stable: equal ids keep their batch order, so sums are reproducible.
+        order.sort_by_key(|&i| ids[i as usize]);
+        for &i in order.iter() {
+            let i = i as usize;
+            let id = ids[i];
+            let src = &grads[i * dim..(i + 1) * dim];
+            if self.ids.last() == Some(&id) {
+                let start = self.rows.len() - dim;
+                for (acc, &x) in self.rows[start..].iter_mut().zip(src) {
+                    *acc += x;
+                }
+            } else {
+                self.ids.push(id);
+                self.rows.extend_from_slice(src);
+            }
+        }
+    }
+
+    /// The sorted, unique ids that have a gradient row.
+    pub fn ids(&self) -> &[u32] {
+        &self.ids
+    }
+
+    /// All gradient rows back to back, in the order of [`ids`](Self::ids).
+    pub fn rows(&self) -> &[f32] {
+        &self.rows
+    }
+
+    /// Mutable access to the rows (for scaling, clipping, regularisers).
+    pub fn rows_mut(&mut self) -> &mut [f32] {
+        &mut self.rows
+    }
+
+    /// The length of each row.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// The number of rows (unique ids).
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether no row has a gradient.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// Pairs of `(id, gradient row)` in increasing id order.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &[f32])> + '_ {
+        self.ids.iter().copied().zip(self.rows.chunks_exact(self.dim.max(1)))
+    }
+
+    /// Scatters the rows into a dense `[num_embeddings, dim]` matrix. For
+    /// tests and small tables only: this is the matrix the row format
+    /// exists to avoid.
+    ///
+    /// # Panics
+    ///
+    /// If an id is not below `num_embeddings`.
+    pub fn to_dense(&self, num_embeddings: usize) -> Vec<f32> {
+        let mut out = vec![0.0; num_embeddings * self.dim];
+        for (id, row) in self.iter() {
+            let start = id as usize * self.dim;
+            out[start..start + self.dim].copy_from_slice(row);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_ids_are_summed_and_sorted() {
+        let g = RowGrad::from_rows(&[5, 2, 5, 5], &[1.0, 2.0, 3.0, 4.0], 1);
+        assert_eq!(g.ids(), &[2, 5]);
+        assert_eq!(g.rows(), &[2.0, 8.0]);
+        assert_eq!(g.to_dense(6), vec![0.0, 0.0, 2.0, 0.0, 0.0, 8.0]);
+    }
+
+    #[test]
+    fn empty_batch_gives_empty_gradient() {
+        let g = RowGrad::from_rows(&[], &[], 4);
+        assert!(g.is_empty());
+        assert_eq!(g.dim(), 4);
+        assert_eq!(g.iter().count(), 0);
+    }
+
+    #[test]
+    fn buffers_are_reused() {
+        let mut g = RowGrad::new(2);
+        let mut order = Vec::new();
+        g.assign_from_rows(&[1, 0], &[1.0, 1.0, 2.0, 2.0], 2, &mut order);
+        g.assign_from_rows(&[4], &[3.0, 3.0], 2, &mut order);
+        assert_eq!(g.ids(), &[4]);
+        assert_eq!(g.rows(), &[3.0, 3.0]);
+    }
+}
