@@ -1,1 +1,8 @@
-fn main() {}
+//! The integration tests: one binary, one module per area.
+
+mod data;
+mod embedding;
+mod layers;
+mod model;
+mod optim;
+mod vocab;
