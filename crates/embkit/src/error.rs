@@ -79,6 +79,15 @@ pub enum Error {
         batch: usize,
     },
 
+    /// Training produced a gradient with a NaN or infinite value.
+    #[error("a gradient is NaN or infinite at epoch {epoch}, batch {batch}; the weights of the last good step are kept")]
+    NonFiniteGradient {
+        /// 1-based epoch.
+        epoch: usize,
+        /// 1-based batch within the epoch.
+        batch: usize,
+    },
+
     /// A saved model is damaged or from an incompatible version.
     #[error("{}: not a model file: {reason}", .path.display())]
     BadModelFile {

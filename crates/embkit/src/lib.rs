@@ -26,6 +26,10 @@ pub use layers::{
 };
 pub use loss::Loss;
 pub use metrics::Metric;
+pub use model::{
+    evaluate, fit, Dataset, EarlyStopping, EpochLog, Evaluation, History, Model, Monitor,
+    NoObserver, Observer, Sequential, SequentialConfig, TrainConfig,
+};
 pub use optim::{
     Adagrad, AdagradConfig, Adam, AdamConfig, Optimizer, OptimizerConfig, RmsProp, RmsPropConfig,
     Sgd, SgdConfig,

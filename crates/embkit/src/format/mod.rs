@@ -1,1 +1,294 @@
-//! STUB: saving and loading.
+//! Saving and loading trained models.
+//!
+//! A saved model is a directory:
+//!
+//! - `model.safetensors`: the tensors by name (`embedding.weight`
+//!   `[num_embeddings, embedding_dim]`, `layers.{i}.kernel`
+//!   `[in_features, out_features]`, `layers.{i}.bias` `[out_features]`, all
+//!   little-endian f32) and, in the safetensors metadata, the format name
+//!   and version, the [`SequentialConfig`] as JSON, and optionally the
+//!   training config, the training [`History`] and caller metadata;
+//! - `vocab.txt`: one token per line, in id order (when the model has a
+//!   vocabulary).
+//!
+//! Each file is written to a temporary name in the same directory and
+//! renamed, so a crash never leaves half a file under the real name.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use ndarray::{Array1, Array2};
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+
+use crate::{
+    Dense, Embedding, Error, History, Layer, LayerConfig, Result, Sequential, SequentialConfig,
+    TrainConfig,
+};
+
+/// The `format` value in the metadata of a saved model.
+pub const FORMAT_NAME: &str = "embkit.sequential";
+/// The version of the saved-model layout this crate writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// The weights file inside a model directory.
+pub const MODEL_FILE: &str = "model.safetensors";
+/// The vocabulary file inside a model directory.
+pub const VOCAB_FILE: &str = "vocab.txt";
+
+/// A model with everything saved beside it.
+#[derive(Debug, Clone)]
+pub struct SavedModel {
+    /// The model, weights included.
+    pub model: Sequential,
+    /// The tokens of the model's ids, in id order (`vocab.txt`).
+    pub vocab: Option<Vec<String>>,
+    /// How the model was trained.
+    pub train_config: Option<TrainConfig>,
+    /// What training measured.
+    pub history: Option<History>,
+    /// Free-form string metadata of the caller (for example a text
+    /// vectoriser's config as JSON, or class names).
+    pub metadata: BTreeMap<String, String>,
+}
+
+impl SavedModel {
+    /// A saved model with only the model itself.
+    pub fn new(model: Sequential) -> Self {
+        Self {
+            model,
+            vocab: None,
+            train_config: None,
+            history: None,
+            metadata: BTreeMap::new(),
+        }
+    }
+
+    /// Writes the directory `dir` (created if missing): `model.safetensors`
+    /// and, with a vocabulary, `vocab.txt`, each written to a temporary
+    /// name and renamed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when a file cannot be written;
+    /// [`Error::InvalidConfig`] for a token that contains a line break.
+    pub fn save(&self, dir: impl AsRef<Path>) -> Result<()> {
+        let dir = dir.as_ref();
+        fs::create_dir_all(dir).map_err(Error::io("create directory", dir))?;
+        let bytes = self.to_bytes()?;
+        if let Some(vocab) = &self.vocab {
+            let mut text = String::new();
+            for (id, token) in vocab.iter().enumerate() {
+                if token.contains(['\n', '\r']) {
+                    return Err(Error::config(
+                        "vocab",
+                        format!("token {token:?} (id {id}) contains a line break"),
+                    ));
+                }
+                text.push_str(token);
+                text.push('\n');
+            }
+            write_atomically(&dir.join(VOCAB_FILE), text.as_bytes())?;
+        }
+        write_atomically(&dir.join(MODEL_FILE), &bytes)
+    }
+
+    /// Reads a model directory written by [`save`](Self::save).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when a file cannot be read; [`Error::BadModelFile`]
+    /// for a file that is truncated, not safetensors, not an embkit model,
+    /// of another format version, or whose tensors do not match its
+    /// config.
+    pub fn load(dir: impl AsRef<Path>) -> Result<Self> {
+        let dir = dir.as_ref();
+        let path = dir.join(MODEL_FILE);
+        let bytes = fs::read(&path).map_err(Error::io("read", &path))?;
+        let mut saved = Self::from_bytes(&bytes, &path)?;
+        let vocab_path = dir.join(VOCAB_FILE);
+        if vocab_path.exists() {
+            let text = fs::read_to_string(&vocab_path).map_err(Error::io("read", &vocab_path))?;
+            saved.vocab = Some(text.lines().map(str::to_string).collect());
+        }
+        Ok(saved)
+    }
+
+    /// The bytes of `model.safetensors`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] if the configs cannot be serialised.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let mut meta = HashMap::new();
+        meta.insert("format".to_string(), FORMAT_NAME.to_string());
+        meta.insert("format_version".to_string(), FORMAT_VERSION.to_string());
+        meta.insert("config".to_string(), to_json("config", self.model.config())?);
+        if let Some(tc) = &self.train_config {
+            meta.insert("train_config".to_string(), to_json("train_config", tc)?);
+        }
+        if let Some(h) = &self.history {
+            meta.insert("history".to_string(), to_json("history", h)?);
+        }
+        if !self.metadata.is_empty() {
+            meta.insert("user".to_string(), to_json("metadata", &self.metadata)?);
+        }
+
+        let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+        let emb = self.model.embedding();
+        tensors.push((
+            "embedding.weight".into(),
+            vec![emb.num_embeddings(), emb.embedding_dim()],
+            le_bytes(emb.weights()),
+        ));
+        for (i, layer) in self.model.layers().iter().enumerate() {
+            if let Layer::Dense(d) = layer {
+                let k = d.kernel();
+                tensors.push((
+                    format!("layers.{i}.kernel"),
+                    k.shape().to_vec(),
+                    le_bytes(k.as_standard_layout().as_slice().expect("contiguous")),
+                ));
+                if d.config().use_bias {
+                    let b = d.bias();
+                    tensors.push((
+                        format!("layers.{i}.bias"),
+                        b.shape().to_vec(),
+                        le_bytes(b.as_standard_layout().as_slice().expect("contiguous")),
+                    ));
+                }
+            }
+        }
+        let views = tensors
+            .iter()
+            .map(|(name, shape, data)| {
+                TensorView::new(Dtype::F32, shape.clone(), data)
+                    .map(|v| (name.clone(), v))
+                    .map_err(|e| Error::config("tensor", format!("{name}: {e}")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        safetensors::serialize(views, Some(meta))
+            .map_err(|e| Error::config("tensor", e.to_string()))
+    }
+
+    /// Parses the bytes of a `model.safetensors` (`path` is only used in
+    /// error messages). The vocabulary is not part of these bytes.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BadModelFile`] as in [`load`](Self::load).
+    pub fn from_bytes(bytes: &[u8], path: impl Into<PathBuf>) -> Result<Self> {
+        let path = path.into();
+        let bad = |reason: String| Error::BadModelFile { path: path.clone(), reason };
+        // `read_metadata` checks the header against the file length before
+        // anything is allocated for the tensors.
+        let (_, header) = SafeTensors::read_metadata(bytes)
+            .map_err(|e| bad(format!("not a safetensors file or truncated ({e})")))?;
+        let tensors = SafeTensors::deserialize(bytes)
+            .map_err(|e| bad(format!("not a safetensors file or truncated ({e})")))?;
+        let meta = header.metadata().clone().unwrap_or_default();
+        let get = |key: &str| meta.get(key).ok_or_else(|| bad(format!("metadata has no `{key}`")));
+        let format = get("format")?;
+        if format != FORMAT_NAME {
+            return Err(bad(format!("format is {format:?}, expected {FORMAT_NAME:?}")));
+        }
+        let version = get("format_version")?;
+        if version != &FORMAT_VERSION.to_string() {
+            return Err(bad(format!(
+                "format version {version} is not supported (this embkit reads version {FORMAT_VERSION})"
+            )));
+        }
+        let config: SequentialConfig = serde_json::from_str(get("config")?)
+            .map_err(|e| bad(format!("bad model config: {e}")))?;
+        let parse_opt = |key: &str| meta.get(key).map(|s| s.as_str());
+        let train_config = parse_opt("train_config")
+            .map(serde_json::from_str::<TrainConfig>)
+            .transpose()
+            .map_err(|e| bad(format!("bad training config: {e}")))?;
+        let history = parse_opt("history")
+            .map(serde_json::from_str::<History>)
+            .transpose()
+            .map_err(|e| bad(format!("bad history: {e}")))?;
+        let metadata = parse_opt("user")
+            .map(serde_json::from_str::<BTreeMap<String, String>>)
+            .transpose()
+            .map_err(|e| bad(format!("bad metadata: {e}")))?
+            .unwrap_or_default();
+
+        let tensor = |name: &str, shape: &[usize]| -> Result<Vec<f32>> {
+            let t = tensors.tensor(name).map_err(|_| bad(format!("no tensor `{name}`")))?;
+            if t.dtype() != Dtype::F32 {
+                return Err(bad(format!("tensor `{name}` is {:?}, expected F32", t.dtype())));
+            }
+            if t.shape() != shape {
+                return Err(bad(format!(
+                    "tensor `{name}` has shape {:?}, the config says {shape:?}",
+                    t.shape()
+                )));
+            }
+            Ok(t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+        };
+        let ec = &config.embedding;
+        let weights = tensor("embedding.weight", &[ec.num_embeddings, ec.embedding_dim])?;
+        let embedding = Embedding::from_config_and_weights(ec.clone(), weights)
+            .map_err(|e| bad(e.to_string()))?;
+        // Layers without weights draw nothing; the seed is never used.
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0);
+        let mut layers = Vec::with_capacity(config.layers.len());
+        for (i, lc) in config.layers.iter().enumerate() {
+            let layer = match lc {
+                LayerConfig::Dense(dc) => {
+                    let kernel = tensor(
+                        &format!("layers.{i}.kernel"),
+                        &[dc.in_features, dc.out_features],
+                    )?;
+                    let bias = if dc.use_bias {
+                        tensor(&format!("layers.{i}.bias"), &[dc.out_features])?
+                    } else {
+                        vec![0.0; dc.out_features]
+                    };
+                    let kernel = Array2::from_shape_vec((dc.in_features, dc.out_features), kernel)
+                        .expect("shape checked");
+                    Layer::Dense(
+                        Dense::from_weights(dc.clone(), kernel, Array1::from(bias))
+                            .map_err(|e| bad(e.to_string()))?,
+                    )
+                }
+                other => other.init(&mut rng).map_err(|e| bad(e.to_string()))?,
+            };
+            layers.push(layer);
+        }
+        let model =
+            Sequential::from_parts(config, embedding, layers).map_err(|e| bad(e.to_string()))?;
+        Ok(Self { model, vocab: None, train_config, history, metadata })
+    }
+}
+
+fn to_json<T: serde::Serialize>(field: &'static str, value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| Error::config(field, e.to_string()))
+}
+
+fn le_bytes(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same
+/// directory, flushed to disk, then renamed over `path`.
+///
+/// # Errors
+///
+/// [`Error::Io`] naming the file that could not be written or renamed.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{file_name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut f = fs::File::create(&tmp).map_err(Error::io("create", &tmp))?;
+        f.write_all(bytes).map_err(Error::io("write", &tmp))?;
+        f.sync_all().map_err(Error::io("sync", &tmp))?;
+        fs::rename(&tmp, path).map_err(Error::io("rename into place", path))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}

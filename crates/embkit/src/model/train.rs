@@ -1,0 +1,593 @@
+//! The training loop: [`fit`], [`evaluate`], their settings and what they
+//! report.
+
+use std::collections::BTreeMap;
+
+use ndarray::{Array2, ArrayViewD, Axis};
+use rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use super::{Dataset, Model};
+use crate::{Error, Loss, Metric, OptimizerConfig, Result};
+
+/// How to train: loss, optimizer, batches, epochs, validation and early
+/// stopping. Plain data, saved with a trained model, so a run can be
+/// repeated from it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct TrainConfig {
+    /// The loss to minimise.
+    pub loss: Loss,
+    /// The optimizer and its hyper-parameters.
+    pub optimizer: OptimizerConfig,
+    /// Metrics computed each epoch on the training and validation data.
+    pub metrics: Vec<Metric>,
+    /// Passes over the training data. Default 1 (Keras).
+    pub epochs: usize,
+    /// Samples per gradient step. Default 32 (Keras).
+    pub batch_size: usize,
+    /// Whether the training samples are shuffled before each epoch.
+    /// Default true.
+    pub shuffle: bool,
+    /// Seed of the shuffling.
+    pub seed: u64,
+    /// Fraction of the samples held out for validation, taken from the
+    /// END of the data before any shuffling (as Keras). Ignored when
+    /// validation data is given. Default 0.
+    pub validation_split: f32,
+    /// Stop when a monitored value stops improving.
+    pub early_stopping: Option<EarlyStopping>,
+}
+
+impl TrainConfig {
+    /// A config with the loss and optimizer; Keras's defaults otherwise.
+    pub fn new(loss: Loss, optimizer: OptimizerConfig) -> Self {
+        Self {
+            loss,
+            optimizer,
+            metrics: Vec::new(),
+            epochs: 1,
+            batch_size: 32,
+            shuffle: true,
+            seed: 0,
+            validation_split: 0.0,
+            early_stopping: None,
+        }
+    }
+
+    /// Sets [`metrics`](Self::metrics).
+    pub fn with_metrics(mut self, metrics: Vec<Metric>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Sets [`epochs`](Self::epochs).
+    pub fn with_epochs(mut self, epochs: usize) -> Self {
+        self.epochs = epochs;
+        self
+    }
+
+    /// Sets [`batch_size`](Self::batch_size).
+    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size;
+        self
+    }
+
+    /// Sets [`shuffle`](Self::shuffle).
+    pub fn with_shuffle(mut self, shuffle: bool) -> Self {
+        self.shuffle = shuffle;
+        self
+    }
+
+    /// Sets [`seed`](Self::seed).
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Sets [`validation_split`](Self::validation_split).
+    pub fn with_validation_split(mut self, validation_split: f32) -> Self {
+        self.validation_split = validation_split;
+        self
+    }
+
+    /// Sets [`early_stopping`](Self::early_stopping).
+    pub fn with_early_stopping(mut self, early_stopping: EarlyStopping) -> Self {
+        self.early_stopping = Some(early_stopping);
+        self
+    }
+
+    /// Checks the settings.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] naming the setting and its value.
+    pub fn validate(&self) -> Result<()> {
+        if self.epochs == 0 {
+            return Err(Error::config("epochs", "must be at least 1, got 0"));
+        }
+        if self.batch_size == 0 {
+            return Err(Error::config("batch_size", "must be at least 1, got 0"));
+        }
+        if !(0.0..1.0).contains(&self.validation_split) {
+            return Err(Error::config(
+                "validation_split",
+                format!("must be in [0, 1), got {}", self.validation_split),
+            ));
+        }
+        if let Some(es) = &self.early_stopping {
+            if !(es.min_delta.is_finite() && es.min_delta >= 0.0) {
+                return Err(Error::config(
+                    "early_stopping.min_delta",
+                    format!("must be finite and >= 0, got {}", es.min_delta),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether a monitored value should go down or up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Monitor {
+    /// `Max` for names containing `acc`, otherwise `Min` (Keras's `auto`).
+    #[default]
+    Auto,
+    /// Lower is better.
+    Min,
+    /// Higher is better.
+    Max,
+}
+
+/// Stops training when a monitored value has not improved for `patience`
+/// epochs (Keras `EarlyStopping`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct EarlyStopping {
+    /// The logged value to watch: `loss`, `val_loss`, `accuracy`,
+    /// `val_accuracy` ... Default `val_loss`.
+    pub monitor: String,
+    /// The smallest change that counts as an improvement. Default 0.
+    pub min_delta: f64,
+    /// Epochs without improvement before stopping. Default 0.
+    pub patience: usize,
+    /// Which direction is better.
+    pub mode: Monitor,
+    /// Whether the model gets back the weights of its best epoch when
+    /// training ends. Default false. Keeps a copy of the model each time
+    /// the value improves.
+    pub restore_best_weights: bool,
+}
+
+impl EarlyStopping {
+    /// Watches `monitor` with Keras's defaults otherwise.
+    pub fn new(monitor: impl Into<String>) -> Self {
+        Self {
+            monitor: monitor.into(),
+            min_delta: 0.0,
+            patience: 0,
+            mode: Monitor::Auto,
+            restore_best_weights: false,
+        }
+    }
+
+    /// Sets [`patience`](Self::patience).
+    pub fn with_patience(mut self, patience: usize) -> Self {
+        self.patience = patience;
+        self
+    }
+
+    /// Sets [`min_delta`](Self::min_delta).
+    pub fn with_min_delta(mut self, min_delta: f64) -> Self {
+        self.min_delta = min_delta;
+        self
+    }
+
+    /// Sets [`mode`](Self::mode).
+    pub fn with_mode(mut self, mode: Monitor) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Sets [`restore_best_weights`](Self::restore_best_weights).
+    pub fn with_restore_best_weights(mut self, restore: bool) -> Self {
+        self.restore_best_weights = restore;
+        self
+    }
+
+    fn higher_is_better(&self) -> bool {
+        match self.mode {
+            Monitor::Auto => self.monitor.contains("acc"),
+            Monitor::Min => false,
+            Monitor::Max => true,
+        }
+    }
+
+    fn is_improvement(&self, value: f64, best: Option<f64>) -> bool {
+        match best {
+            None => true,
+            Some(best) if self.higher_is_better() => value - self.min_delta > best,
+            Some(best) => value + self.min_delta < best,
+        }
+    }
+}
+
+/// What one epoch of [`fit`] measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochLog {
+    /// 1-based epoch number.
+    pub epoch: usize,
+    /// Mean training loss over the epoch, weighted by batch size (the
+    /// number Keras prints at the end of an epoch).
+    pub loss: f64,
+    /// Training metrics by name.
+    pub metrics: BTreeMap<String, f64>,
+    /// Loss on the validation data, if any.
+    pub val_loss: Option<f64>,
+    /// Validation metrics by name (without the `val_` prefix).
+    pub val_metrics: BTreeMap<String, f64>,
+}
+
+impl EpochLog {
+    /// A logged value by its Keras name: `loss`, `val_loss`, a metric
+    /// name, or `val_` and a metric name.
+    pub fn value(&self, name: &str) -> Option<f64> {
+        match name {
+            "loss" => Some(self.loss),
+            "val_loss" => self.val_loss,
+            _ => match name.strip_prefix("val_") {
+                Some(metric) => self.val_metrics.get(metric).copied(),
+                None => self.metrics.get(name).copied(),
+            },
+        }
+    }
+
+    /// The names [`value`](Self::value) knows for this epoch.
+    pub fn names(&self) -> Vec<String> {
+        let mut names = vec!["loss".to_string()];
+        names.extend(self.metrics.keys().cloned());
+        if self.val_loss.is_some() {
+            names.push("val_loss".into());
+        }
+        names.extend(self.val_metrics.keys().map(|k| format!("val_{k}")));
+        names
+    }
+}
+
+/// Every epoch of a [`fit`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct History {
+    /// One log per finished epoch.
+    pub epochs: Vec<EpochLog>,
+    /// The epoch after which early stopping ended training, if it did.
+    pub stopped_epoch: Option<usize>,
+    /// The epoch whose weights the model holds after early stopping with
+    /// `restore_best_weights`.
+    pub restored_epoch: Option<usize>,
+}
+
+impl History {
+    /// The values of one logged name, epoch by epoch (`None` where an
+    /// epoch did not log it).
+    pub fn values(&self, name: &str) -> Vec<Option<f64>> {
+        self.epochs.iter().map(|e| e.value(name)).collect()
+    }
+}
+
+/// Loss and metrics of a model on a data set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    /// Mean loss over the samples.
+    pub loss: f64,
+    /// Metrics by name.
+    pub metrics: BTreeMap<String, f64>,
+}
+
+/// Receives training progress. Every method has an empty default, so an
+/// observer implements only what it shows.
+pub trait Observer {
+    /// Training starts: `epochs` epochs of `batches` batches each.
+    fn train_begin(&mut self, epochs: usize, batches: usize) {
+        let _ = (epochs, batches);
+    }
+
+    /// An epoch (1-based) starts.
+    fn epoch_begin(&mut self, epoch: usize) {
+        let _ = epoch;
+    }
+
+    /// A batch (1-based within its epoch) is done; `mean_loss` is the
+    /// epoch's running mean so far.
+    fn batch_end(&mut self, epoch: usize, batch: usize, mean_loss: f64) {
+        let _ = (epoch, batch, mean_loss);
+    }
+
+    /// An epoch is done, validation included.
+    fn epoch_end(&mut self, log: &EpochLog) {
+        let _ = log;
+    }
+
+    /// Early stopping ended training after `epoch`.
+    fn stopped_early(&mut self, epoch: usize) {
+        let _ = epoch;
+    }
+}
+
+/// An [`Observer`] that ignores everything.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoObserver;
+
+impl Observer for NoObserver {}
+
+/// Sums of loss and metrics over batches, weighted by batch size.
+struct Totals {
+    loss: f64,
+    samples: usize,
+    metrics: Vec<(f64, usize)>,
+}
+
+impl Totals {
+    fn new(metrics: usize) -> Self {
+        Self { loss: 0.0, samples: 0, metrics: vec![(0.0, 0); metrics] }
+    }
+
+    fn add(
+        &mut self,
+        loss: f32,
+        batch: usize,
+        metrics: &[Metric],
+        pred: ArrayViewD<'_, f32>,
+        targets: ArrayViewD<'_, f32>,
+    ) -> Result<()> {
+        self.loss += f64::from(loss) * batch as f64;
+        self.samples += batch;
+        for (total, metric) in self.metrics.iter_mut().zip(metrics) {
+            let (sum, count) = metric.sum_and_count(pred.view(), targets.view())?;
+            total.0 += sum;
+            total.1 += count;
+        }
+        Ok(())
+    }
+
+    fn mean_loss(&self) -> f64 {
+        self.loss / self.samples.max(1) as f64
+    }
+
+    fn metric_map(&self, metrics: &[Metric]) -> BTreeMap<String, f64> {
+        metrics
+            .iter()
+            .zip(&self.metrics)
+            .map(|(m, (sum, count))| (m.name().to_string(), sum / (*count).max(1) as f64))
+            .collect()
+    }
+}
+
+/// Trains `model` on `train`: `epochs` passes of mini-batches, each a
+/// forward pass, a backward pass from `config.loss` and an optimizer step.
+///
+/// Validation uses `validation` when given, otherwise the last
+/// `validation_split` of `train` (taken before shuffling, as Keras).
+/// Progress goes to `observer`. Shuffling is seeded by `config.seed`, so
+/// the same call gives the same model.
+///
+/// Before each step the loss and every gradient are checked: if one is
+/// NaN or infinite, training stops with an error and the model keeps the
+/// weights of the last good step (the failing step is not applied).
+///
+/// # Errors
+///
+/// - [`Error::InvalidConfig`] for invalid settings, or an early-stopping
+///   monitor that is not logged;
+/// - [`Error::EmptyData`] when there are no training (or validation)
+///   samples;
+/// - [`Error::NonFiniteLoss`] / [`Error::NonFiniteGradient`] naming the
+///   epoch and batch;
+/// - the model's errors for bad ids or targets.
+pub fn fit<'a, M: Model + Clone>(
+    model: &mut M,
+    train: Dataset<'a>,
+    validation: Option<Dataset<'a>>,
+    config: &TrainConfig,
+    observer: &mut dyn Observer,
+) -> Result<History> {
+    config.validate()?;
+    let (train, validation) = match validation {
+        Some(v) => (train, Some(v)),
+        None if config.validation_split > 0.0 => {
+            let n = train.len();
+            let split_at = (n as f64 * (1.0 - f64::from(config.validation_split))).floor() as usize;
+            let (ti, vi) = train.ids.split_at(Axis(0), split_at);
+            let (tt, vt) = train.targets.split_at(Axis(0), split_at);
+            let val = Dataset { ids: vi, targets: vt };
+            if val.is_empty() {
+                return Err(Error::EmptyData {
+                    what: format!(
+                        "validation split: {} of {n} samples is none",
+                        config.validation_split
+                    ),
+                });
+            }
+            (Dataset { ids: ti, targets: tt }, Some(val))
+        }
+        None => (train, None),
+    };
+    if train.is_empty() {
+        return Err(Error::EmptyData { what: "training data".into() });
+    }
+    if let Some(v) = &validation {
+        if v.is_empty() {
+            return Err(Error::EmptyData { what: "validation data".into() });
+        }
+    }
+
+    let mut optimizer = config.optimizer.build()?;
+    let mut rng = StdRng::seed_from_u64(config.seed);
+    let mut order: Vec<usize> = (0..train.len()).collect();
+    let batches = train.len().div_ceil(config.batch_size);
+    let mut ids = Array2::<u32>::zeros((0, train.ids.ncols()));
+    let mut history = History::default();
+    let mut best: Option<f64> = None;
+    let mut best_model: Option<(usize, M)> = None;
+    let mut wait = 0usize;
+    observer.train_begin(config.epochs, batches);
+
+    for epoch in 1..=config.epochs {
+        observer.epoch_begin(epoch);
+        if config.shuffle {
+            order.shuffle(&mut rng);
+        }
+        let mut totals = Totals::new(config.metrics.len());
+        for (b, chunk) in order.chunks(config.batch_size).enumerate() {
+            let batch = b + 1;
+            ids = train.ids.select(Axis(0), chunk);
+            let targets = train.targets.select(Axis(0), chunk);
+            let pred = model.forward(ids.view(), true)?;
+            let loss = model.backward(&config.loss, targets.view())?;
+            if !loss.is_finite() {
+                return Err(Error::NonFiniteLoss { loss, epoch, batch });
+            }
+            if !model.gradients_are_finite() {
+                return Err(Error::NonFiniteGradient { epoch, batch });
+            }
+            model.step(optimizer.as_mut())?;
+            totals.add(loss, chunk.len(), &config.metrics, pred.view(), targets.view())?;
+            observer.batch_end(epoch, batch, totals.mean_loss());
+        }
+        drop(std::mem::take(&mut ids));
+
+        let mut log = EpochLog {
+            epoch,
+            loss: totals.mean_loss(),
+            metrics: totals.metric_map(&config.metrics),
+            val_loss: None,
+            val_metrics: BTreeMap::new(),
+        };
+        if let Some(v) = &validation {
+            let e = evaluate(model, v.clone(), &config.loss, &config.metrics, config.batch_size)?;
+            log.val_loss = Some(e.loss);
+            log.val_metrics = e.metrics;
+        }
+        observer.epoch_end(&log);
+
+        let mut stop = false;
+        if let Some(es) = &config.early_stopping {
+            let value = log.value(&es.monitor).ok_or_else(|| {
+                Error::config(
+                    "early_stopping.monitor",
+                    format!(
+                        "`{}` is not logged; logged values are: {}",
+                        es.monitor,
+                        log.names().join(", ")
+                    ),
+                )
+            })?;
+            if es.is_improvement(value, best) {
+                best = Some(value);
+                wait = 0;
+                if es.restore_best_weights {
+                    best_model = Some((epoch, model.clone()));
+                }
+            } else {
+                wait += 1;
+                stop = wait > es.patience;
+            }
+        }
+        history.epochs.push(log);
+        if stop {
+            history.stopped_epoch = Some(epoch);
+            observer.stopped_early(epoch);
+            break;
+        }
+    }
+    if let Some((epoch, best)) = best_model {
+        if history.epochs.last().map(|l| l.epoch) != Some(epoch) {
+            *model = best;
+            history.restored_epoch = Some(epoch);
+        }
+    }
+    Ok(history)
+}
+
+/// The mean loss and metrics of `model` on `data`, computed in inference
+/// mode, `batch_size` samples at a time, weighted by batch size.
+///
+/// The loss is computed from the model's output (probabilities for a
+/// sigmoid or softmax output, clipped to `[1e-7, 1 - 1e-7]` as Keras).
+///
+/// # Errors
+///
+/// [`Error::InvalidConfig`] for a batch size of 0; [`Error::EmptyData`]
+/// for no samples; the model's errors for bad ids or targets.
+pub fn evaluate<M: Model>(
+    model: &mut M,
+    data: Dataset<'_>,
+    loss: &Loss,
+    metrics: &[Metric],
+    batch_size: usize,
+) -> Result<Evaluation> {
+    if batch_size == 0 {
+        return Err(Error::config("batch_size", "must be at least 1, got 0"));
+    }
+    if data.is_empty() {
+        return Err(Error::EmptyData { what: "evaluation data".into() });
+    }
+    let mut totals = Totals::new(metrics.len());
+    let chunks = data.ids.axis_chunks_iter(Axis(0), batch_size);
+    let targets = data.targets.axis_chunks_iter(Axis(0), batch_size);
+    for (ids, targets) in chunks.zip(targets) {
+        let pred = model.forward(ids, false)?;
+        let value = loss.value(pred.view(), targets.view())?;
+        totals.add(value, ids.nrows(), metrics, pred.view(), targets)?;
+    }
+    Ok(Evaluation { loss: totals.mean_loss(), metrics: totals.metric_map(metrics) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log(epoch: usize, val_loss: f64) -> EpochLog {
+        EpochLog {
+            epoch,
+            loss: 1.0,
+            metrics: BTreeMap::from([("accuracy".to_string(), 0.5)]),
+            val_loss: Some(val_loss),
+            val_metrics: BTreeMap::from([("accuracy".to_string(), 0.25)]),
+        }
+    }
+
+    #[test]
+    fn epoch_log_answers_keras_names() {
+        let l = log(1, 0.75);
+        assert_eq!(l.value("loss"), Some(1.0));
+        assert_eq!(l.value("val_loss"), Some(0.75));
+        assert_eq!(l.value("accuracy"), Some(0.5));
+        assert_eq!(l.value("val_accuracy"), Some(0.25));
+        assert_eq!(l.value("auc"), None);
+        assert_eq!(l.names(), vec!["loss", "accuracy", "val_loss", "val_accuracy"]);
+    }
+
+    #[test]
+    fn early_stopping_direction_follows_the_name() {
+        let es = EarlyStopping::new("val_accuracy").with_min_delta(0.1);
+        assert!(es.is_improvement(0.5, None));
+        assert!(es.is_improvement(0.71, Some(0.6)));
+        assert!(!es.is_improvement(0.65, Some(0.6)));
+        let es = EarlyStopping::new("val_loss");
+        assert!(es.is_improvement(0.5, Some(0.6)));
+        assert!(!es.is_improvement(0.6, Some(0.6)));
+    }
+
+    #[test]
+    fn invalid_settings_name_the_field() {
+        let base = TrainConfig::new(
+            Loss::MeanSquaredError,
+            OptimizerConfig::Sgd(crate::SgdConfig::new()),
+        );
+        let err = base.clone().with_batch_size(0).validate().unwrap_err();
+        assert_eq!(err.to_string(), "invalid batch_size: must be at least 1, got 0");
+        assert!(base.clone().with_epochs(0).validate().is_err());
+        assert!(base.with_validation_split(1.0).validate().is_err());
+    }
+}
