@@ -1,1 +1,34 @@
-//! STUB: vocabularies.
+//! Vocabularies: the step that turns raw objects (words, user names, item
+//! codes, any hashable value) into the `u32` ids an embedding table is
+//! indexed by.
+//!
+//! - [`Vocabulary`] is a frozen, invertible map between objects and ids,
+//!   with the id layout of Keras's `StringLookup`/`IntegerLookup`: an
+//!   optional mask id 0, then the out-of-vocabulary (OOV) ids, then the
+//!   vocabulary proper. It is built from objects by counting them
+//!   ([`Vocabulary::from_objects`], [`VocabularyBuilder`]) or from a given
+//!   token list ([`Vocabulary::from_tokens`]), and a `Vocabulary<String>`
+//!   is saved as `vocab.txt`, one token per line in id order.
+//! - [`text`] turns whole strings into id sequences, as Keras's
+//!   `TextVectorization`: [`TextVectorizer`].
+//!
+//! # Examples
+//!
+//! ```
+//! use embkit::vocab::{Vocabulary, VocabularyConfig};
+//!
+//! let objects = "cat dog snake dog mouse cat dog snake dog".split(' ');
+//! let vocab: Vocabulary = Vocabulary::from_objects(objects.clone(), &VocabularyConfig::new())?;
+//! let words: Vec<&str> = objects.collect();
+//! assert_eq!(vocab.ids(words)?, [0, 1, 2, 1, 3, 0, 1, 2, 1]);
+//! assert_eq!(vocab.token(3).map(String::as_str), Some("mouse"));
+//! # Ok::<(), embkit::Error>(())
+//! ```
+
+pub mod text;
+mod vocabulary;
+
+pub use text::{OutputMode, Split, Standardize, TextVectorizer, TextVectorizerConfig};
+pub use vocabulary::{Order, Vocabulary, VocabularyBuilder, VocabularyConfig, OOV_TOKEN};
+
+pub(crate) use vocabulary::describe;
