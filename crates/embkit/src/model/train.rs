@@ -490,7 +490,8 @@ pub fn fit<'a, M: Model + Clone>(
                 }
             } else {
                 wait += 1;
-                stop = wait > es.patience;
+                // Keras: stop once `patience` epochs in a row brought no improvement.
+                stop = wait >= es.patience;
             }
         }
         history.epochs.push(log);

@@ -1,1 +1,482 @@
-//! Integration tests: model.
+//! Integration tests: the Sequential model, training, saving and loading.
+
+use embkit::format::SavedModel;
+use embkit::{
+    Activation, AdamConfig, Dataset, EarlyStopping, EmbeddingConfig, Error, Loss, Metric, Model,
+    NoObserver, Observer, OptimizerConfig, RmsPropConfig, Sequential, SequentialConfig, SgdConfig,
+    TrainConfig,
+};
+use ndarray::{Array1, Array2, ArrayD, Axis, IxDyn};
+use proptest::prelude::*;
+use rand::{rngs::StdRng, Rng, SeedableRng};
+
+/// Documents of 6 ids from a vocabulary of 20; the label is 1 when id 1
+/// ("good") occurs more often than id 2 ("bad"), with ties broken by id 3.
+fn sentiment(n: usize, seed: u64) -> (Array2<u32>, ArrayD<f32>) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let ids = Array2::from_shape_fn((n, 6), |_| rng.random_range(0..20u32));
+    let labels = ids
+        .outer_iter()
+        .map(|row| {
+            let good = row.iter().filter(|&&i| i == 1 || i == 3).count();
+            let bad = row.iter().filter(|&&i| i == 2 || i == 4).count();
+            f32::from(u8::from(good > bad || (good == bad && row[0] % 2 == 0)))
+        })
+        .collect::<Vec<_>>();
+    (ids, ArrayD::from_shape_vec(IxDyn(&[n, 1]), labels).unwrap())
+}
+
+fn binary_model(seed: u64) -> Sequential {
+    SequentialConfig::new(EmbeddingConfig::new(20, 4), 6)
+        .flatten()
+        .dense(1, Activation::Sigmoid)
+        .init(&mut StdRng::seed_from_u64(seed))
+        .unwrap()
+}
+
+fn adam(lr: f32) -> OptimizerConfig {
+    AdamConfig::new().with_learning_rate(lr).into()
+}
+
+fn binary_config(epochs: usize) -> TrainConfig {
+    TrainConfig::new(Loss::BinaryCrossentropy { from_logits: false }, adam(0.05))
+        .with_metrics(vec![Metric::Accuracy])
+        .with_epochs(epochs)
+        .with_batch_size(16)
+        .with_seed(7)
+}
+
+#[test]
+fn fit_lowers_the_loss_and_learns_the_rule() {
+    let (ids, y) = sentiment(600, 1);
+    let mut model = binary_model(0);
+    let data = Dataset::new(ids.view(), y.view()).unwrap();
+    let history = model
+        .fit(data, None, &binary_config(15).with_validation_split(0.2), &mut NoObserver)
+        .unwrap();
+    let losses: Vec<f64> = history.epochs.iter().map(|e| e.loss).collect();
+    assert_eq!(losses.len(), 15);
+    assert!(losses[14] < losses[0] * 0.7, "losses {losses:?}");
+    let last = history.epochs.last().unwrap();
+    assert!(last.val_loss.is_some());
+    assert!(last.metrics["accuracy"] > 0.85, "{last:?}");
+    assert!(last.val_metrics["accuracy"] > 0.8, "{last:?}");
+}
+
+#[test]
+fn the_same_seed_gives_the_same_model() {
+    let (ids, y) = sentiment(200, 2);
+    let run = || {
+        let mut model = binary_model(3);
+        let data = Dataset::new(ids.view(), y.view()).unwrap();
+        let h = model.fit(data, None, &binary_config(3), &mut NoObserver).unwrap();
+        (h, model.embedding().weights().to_vec())
+    };
+    assert_eq!(run(), run());
+}
+
+#[test]
+fn softmax_classifier_trains_with_sparse_labels() {
+    // Three classes: the class is the first id modulo 3.
+    let mut rng = StdRng::seed_from_u64(4);
+    let ids = Array2::from_shape_fn((300, 3), |_| rng.random_range(0..9u32));
+    let y = ArrayD::from_shape_vec(
+        IxDyn(&[300]),
+        ids.column(0).iter().map(|&i| (i % 3) as f32).collect(),
+    )
+    .unwrap();
+    let mut model = SequentialConfig::new(EmbeddingConfig::new(9, 4), 3)
+        .flatten()
+        .dense(3, Activation::Softmax)
+        .init(&mut StdRng::seed_from_u64(5))
+        .unwrap();
+    let config = TrainConfig::new(Loss::SparseCategoricalCrossentropy { from_logits: false }, adam(0.05))
+        .with_metrics(vec![Metric::Accuracy])
+        .with_epochs(20);
+    let data = Dataset::new(ids.view(), y.view()).unwrap();
+    let h = model.fit(data.clone(), None, &config, &mut NoObserver).unwrap();
+    assert!(h.epochs.last().unwrap().metrics["accuracy"] > 0.95, "{:?}", h.epochs.last());
+    let probs = model.predict(ids.view(), 64).unwrap();
+    assert_eq!(probs.shape(), &[300, 3]);
+    for row in probs.outer_iter() {
+        assert!((row.sum() - 1.0).abs() < 1e-5);
+    }
+    let e = model.evaluate(data, &config.loss, &config.metrics, 32).unwrap();
+    assert!(e.metrics["accuracy"] > 0.95);
+}
+
+/// Counts what the observer is told.
+#[derive(Default)]
+struct Recorder {
+    batches: usize,
+    epochs: Vec<usize>,
+    stopped: Option<usize>,
+}
+
+impl Observer for Recorder {
+    fn batch_end(&mut self, _: usize, _: usize, _: f64) {
+        self.batches += 1;
+    }
+    fn epoch_end(&mut self, log: &embkit::EpochLog) {
+        self.epochs.push(log.epoch);
+    }
+    fn stopped_early(&mut self, epoch: usize) {
+        self.stopped = Some(epoch);
+    }
+}
+
+#[test]
+fn observer_sees_every_batch_and_epoch() {
+    let (ids, y) = sentiment(50, 5);
+    let mut model = binary_model(0);
+    let mut rec = Recorder::default();
+    model.fit(Dataset::new(ids.view(), y.view()).unwrap(), None, &binary_config(2), &mut rec).unwrap();
+    // 50 samples in batches of 16: 4 batches per epoch.
+    assert_eq!(rec.batches, 8);
+    assert_eq!(rec.epochs, vec![1, 2]);
+}
+
+#[test]
+fn early_stopping_stops_and_restores_the_best_epoch() {
+    // Validation labels are the opposite of the rule: the better the model
+    // learns, the worse the validation loss gets.
+    let (ids, y) = sentiment(300, 6);
+    let (vids, vy) = sentiment(100, 7);
+    let vy = vy.mapv(|v| 1.0 - v);
+    let mut model = binary_model(1);
+    let config = binary_config(40).with_early_stopping(
+        EarlyStopping::new("val_loss").with_patience(2).with_restore_best_weights(true),
+    );
+    let mut rec = Recorder::default();
+    let train = Dataset::new(ids.view(), y.view()).unwrap();
+    let val = Dataset::new(vids.view(), vy.view()).unwrap();
+    let h = model.fit(train, Some(val.clone()), &config, &mut rec).unwrap();
+    let stopped = h.stopped_epoch.expect("training stops early");
+    assert_eq!(rec.stopped, Some(stopped));
+    let val_losses: Vec<f64> = h.epochs.iter().map(|e| e.val_loss.unwrap()).collect();
+    let best = val_losses.iter().cloned().fold(f64::INFINITY, f64::min);
+    let best_epoch = val_losses.iter().position(|&v| v == best).unwrap() + 1;
+    // Keras's patience 2: training stops after the second epoch in a row
+    // without improvement.
+    assert_eq!(stopped, best_epoch + 2, "{val_losses:?}");
+    assert_eq!(h.epochs.len(), stopped);
+    assert_eq!(h.restored_epoch, Some(best_epoch));
+    let now = model.evaluate(val, &config.loss, &[], 16).unwrap().loss;
+    assert!((now - best).abs() < 1e-9, "{now} vs {best}");
+}
+
+#[test]
+fn early_stopping_on_an_unknown_value_names_the_known_ones() {
+    let (ids, y) = sentiment(40, 8);
+    let mut model = binary_model(0);
+    let config = binary_config(2).with_early_stopping(EarlyStopping::new("val_auc"));
+    let err = model
+        .fit(Dataset::new(ids.view(), y.view()).unwrap(), None, &config, &mut NoObserver)
+        .unwrap_err();
+    assert!(err.to_string().contains("`val_auc` is not logged"), "{err}");
+    assert!(err.to_string().contains("accuracy"), "{err}");
+}
+
+#[test]
+fn a_nan_loss_stops_training_and_keeps_the_last_good_weights() {
+    let (mut ids, y) = sentiment(48, 9);
+    // Row 19 is NaN and only the third batch of 16 (samples 32..48) uses it.
+    ids.mapv_inplace(|id| id.min(18));
+    ids[[40, 0]] = 19;
+    let config = binary_config(1).with_shuffle(false);
+    let poisoned = || {
+        let mut m = binary_model(2);
+        m.embedding_mut().weights_mut()[19 * 4] = f32::NAN;
+        m
+    };
+    let mut model = poisoned();
+    let err = model
+        .fit(Dataset::new(ids.view(), y.view()).unwrap(), None, &config, &mut NoObserver)
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::NonFiniteLoss { epoch: 1, batch: 3, .. }),
+        "unexpected error: {err}"
+    );
+    assert!(err.to_string().contains("epoch 1, batch 3"), "{err}");
+
+    // The same two good batches alone give exactly the weights kept.
+    let mut reference = poisoned();
+    let first = ids.slice_axis(Axis(0), (0..32).into());
+    let first_y = y.slice_axis(Axis(0), (0..32).into());
+    reference.fit(Dataset::new(first, first_y).unwrap(), None, &config, &mut NoObserver).unwrap();
+    let bits = |m: &Sequential| m.embedding().weights().iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&model), bits(&reference));
+    assert_eq!(dense_kernel(&model), dense_kernel(&reference));
+}
+
+#[test]
+fn a_nan_target_is_a_data_error() {
+    let (ids, mut y) = sentiment(20, 9);
+    y[[5, 0]] = f32::NAN;
+    let mut model = binary_model(2);
+    let err = model
+        .fit(Dataset::new(ids.view(), y.view()).unwrap(), None, &binary_config(1), &mut NoObserver)
+        .unwrap_err();
+    assert!(err.to_string().contains("NaN"), "{err}");
+}
+
+#[test]
+fn bad_inputs_are_errors_not_panics() {
+    let (ids, y) = sentiment(20, 10);
+    let mut model = binary_model(0);
+    // An id past the table.
+    let mut bad = ids.clone();
+    bad[[3, 2]] = 20;
+    let err = model
+        .fit(Dataset::new(bad.view(), y.view()).unwrap(), None, &binary_config(1), &mut NoObserver)
+        .unwrap_err();
+    assert_eq!(err.to_string(), "id 20 is out of range for a table of 20 rows");
+    // Wrong sequence length.
+    let short = Array2::<u32>::zeros((2, 5));
+    assert!(matches!(model.predict(short.view(), 8), Err(Error::ShapeMismatch { .. })));
+    // Batch size 0.
+    let err = model
+        .fit(
+            Dataset::new(ids.view(), y.view()).unwrap(),
+            None,
+            &binary_config(1).with_batch_size(0),
+            &mut NoObserver,
+        )
+        .unwrap_err();
+    assert_eq!(err.to_string(), "invalid batch_size: must be at least 1, got 0");
+    assert!(model.predict(ids.view(), 0).is_err());
+    // No samples.
+    let none = Array2::<u32>::zeros((0, 6));
+    let none_y = ArrayD::<f32>::zeros(IxDyn(&[0, 1]));
+    let err = model
+        .fit(Dataset::new(none.view(), none_y.view()).unwrap(), None, &binary_config(1), &mut NoObserver)
+        .unwrap_err();
+    assert!(matches!(err, Error::EmptyData { .. }), "{err}");
+    // Targets for a different number of samples.
+    assert!(Dataset::new(ids.view(), none_y.view()).is_err());
+    // Backward without a training forward.
+    assert!(matches!(
+        model.backward(&Loss::MeanSquaredError, y.view()),
+        Err(Error::InvalidState(_))
+    ));
+}
+
+#[test]
+fn invalid_model_configs_are_refused() {
+    let mut rng = StdRng::seed_from_u64(0);
+    let err = SequentialConfig::new(EmbeddingConfig::new(10, 0), 4).init(&mut rng).unwrap_err();
+    assert_eq!(err.to_string(), "invalid embedding_dim: must be at least 1, got 0");
+    assert!(SequentialConfig::new(EmbeddingConfig::new(10, 2), 0).init(&mut rng).is_err());
+    // Pooling after Flatten has no steps axis.
+    let err = SequentialConfig::new(EmbeddingConfig::new(10, 2), 4)
+        .flatten()
+        .global_average_pooling_1d()
+        .init(&mut rng)
+        .unwrap_err();
+    assert!(matches!(err, Error::ShapeMismatch { .. }), "{err}");
+}
+
+/// The model's whole backward (embedding row gradients through Flatten,
+/// Dense and the loss computed from logits) against central differences.
+#[test]
+fn sequential_gradient_matches_finite_differences() {
+    for (activation, loss, targets) in [
+        (
+            Activation::Sigmoid,
+            Loss::BinaryCrossentropy { from_logits: false },
+            ArrayD::from_shape_vec(IxDyn(&[3, 1]), vec![1.0, 0.0, 1.0]).unwrap(),
+        ),
+        (
+            Activation::Softmax,
+            Loss::SparseCategoricalCrossentropy { from_logits: false },
+            ArrayD::from_shape_vec(IxDyn(&[3]), vec![2.0, 0.0, 1.0]).unwrap(),
+        ),
+    ] {
+        let units = if activation == Activation::Sigmoid { 1 } else { 3 };
+        let mut model = SequentialConfig::new(
+            EmbeddingConfig::new(5, 3).with_init(embkit::Init::Uniform { bound: 0.5 }),
+            4,
+        )
+        .global_average_pooling_1d()
+        .dense(units, activation)
+        .init(&mut StdRng::seed_from_u64(11))
+        .unwrap();
+        let ids = Array2::from_shape_vec((3, 4), vec![0, 1, 1, 4, 2, 2, 2, 0, 3, 1, 4, 4]).unwrap();
+        model.forward(ids.view(), true).unwrap();
+        model.backward(&loss, targets.view()).unwrap();
+        let grad = model.embedding().grad().clone();
+        let dense = grad.to_dense(5);
+        let loss_at = |m: &mut Sequential| {
+            m.forward(ids.view(), true).unwrap();
+            f64::from(m.backward(&loss, targets.view()).unwrap())
+        };
+        let eps = 1e-2f32;
+        for i in 0..15 {
+            let mut plus = model.clone();
+            plus.embedding_mut().weights_mut()[i] += eps;
+            let mut minus = model.clone();
+            minus.embedding_mut().weights_mut()[i] -= eps;
+            let numeric = (loss_at(&mut plus) - loss_at(&mut minus)) / (2.0 * f64::from(eps));
+            assert!(
+                (numeric - f64::from(dense[i])).abs() < 2e-3,
+                "{activation:?} weight {i}: numeric {numeric} vs analytic {}",
+                dense[i]
+            );
+        }
+        // Row 3 and 4 were seen, so they have rows; every id is there.
+        assert_eq!(grad.ids(), &[0, 1, 2, 3, 4]);
+    }
+}
+
+#[test]
+fn a_frozen_table_does_not_move() {
+    let (ids, y) = sentiment(64, 12);
+    let mut model = SequentialConfig::new(EmbeddingConfig::new(20, 4).with_trainable(false), 6)
+        .flatten()
+        .dense(1, Activation::Sigmoid)
+        .init(&mut StdRng::seed_from_u64(0))
+        .unwrap();
+    let before = model.embedding().weights().to_vec();
+    let kernel_before = dense_kernel(&model);
+    model.fit(Dataset::new(ids.view(), y.view()).unwrap(), None, &binary_config(2), &mut NoObserver).unwrap();
+    assert_eq!(model.embedding().weights(), &before[..]);
+    assert_ne!(dense_kernel(&model), kernel_before);
+}
+
+fn dense_kernel(model: &Sequential) -> Vec<f32> {
+    match &model.layers()[1] {
+        embkit::Layer::Dense(d) => d.kernel().iter().copied().collect(),
+        other => panic!("expected Dense, got {other:?}"),
+    }
+}
+
+#[test]
+fn saved_model_predicts_the_same_after_loading() {
+    let (ids, y) = sentiment(100, 13);
+    let mut model = binary_model(4);
+    let config = binary_config(2);
+    let history =
+        model.fit(Dataset::new(ids.view(), y.view()).unwrap(), None, &config, &mut NoObserver).unwrap();
+    let before = model.predict(ids.view(), 32).unwrap();
+
+    let dir = std::env::temp_dir().join(format!("embkit-it-save-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut saved = SavedModel::new(model);
+    saved.vocab = Some((0..20).map(|i| format!("tok{i}")).collect());
+    saved.history = Some(history.clone());
+    saved.train_config = Some(config.clone());
+    saved.metadata.insert("classes".into(), "neg pos".into());
+    saved.save(&dir).unwrap();
+    // Nothing temporary is left behind.
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, vec!["model.safetensors", "vocab.txt"]);
+
+    let mut loaded = SavedModel::load(&dir).unwrap();
+    assert_eq!(loaded.model.predict(ids.view(), 32).unwrap(), before);
+    assert_eq!(loaded.history, Some(history));
+    assert_eq!(loaded.train_config, Some(config));
+    assert_eq!(loaded.vocab.as_ref().unwrap()[7], "tok7");
+    assert_eq!(loaded.metadata["classes"], "neg pos");
+
+    // A truncated file is a clear error.
+    let path = dir.join("model.safetensors");
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() - 10]).unwrap();
+    let err = SavedModel::load(&dir).unwrap_err();
+    assert!(matches!(err, Error::BadModelFile { .. }), "{err}");
+    assert!(err.to_string().contains("not a model file"), "{err}");
+    // So is a file that is not safetensors at all.
+    std::fs::write(&path, b"hello world, not a model").unwrap();
+    assert!(matches!(SavedModel::load(&dir), Err(Error::BadModelFile { .. })));
+    // A missing directory names the file.
+    let err = SavedModel::load(dir.join("nope")).unwrap_err();
+    assert!(err.to_string().contains("nope"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_foreign_safetensors_file_is_refused() {
+    let data = vec![0u8; 16];
+    let view = safetensors_view(&data);
+    let bytes = view.unwrap();
+    let err = SavedModel::from_bytes(&bytes, "foreign.safetensors").unwrap_err();
+    assert!(err.to_string().contains("metadata has no `format`"), "{err}");
+}
+
+fn safetensors_view(data: &[u8]) -> Option<Vec<u8>> {
+    // A valid safetensors file (one f32 tensor) written by hand: an 8-byte
+    // little-endian header length, a JSON header, then the data.
+    let header = br#"{"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}"#;
+    let mut out = (header.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(header);
+    out.extend_from_slice(data);
+    Some(out)
+}
+
+#[test]
+fn another_format_version_is_refused() {
+    let model = binary_model(0);
+    let bytes = SavedModel::new(model).to_bytes().unwrap();
+    let needle = br#""format_version":"1""#;
+    let pos = bytes.windows(needle.len()).position(|w| w == needle).expect("version in the header");
+    let mut changed = bytes.clone();
+    changed[pos + needle.len() - 2] = b'9';
+    let err = SavedModel::from_bytes(&changed, "m.safetensors").unwrap_err();
+    assert!(err.to_string().contains("format version 9 is not supported"), "{err}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// save → load gives a model that computes the same outputs, in memory.
+    #[test]
+    fn save_load_round_trip(
+        rows in 1usize..30,
+        dim in 1usize..6,
+        seq in 1usize..5,
+        units in 1usize..4,
+        pool in any::<bool>(),
+        seed: u64,
+    ) {
+        let base = SequentialConfig::new(EmbeddingConfig::new(rows, dim), seq);
+        let base = if pool { base.global_average_pooling_1d() } else { base.flatten() };
+        let config = base.dense(units, Activation::Tanh).dropout(0.5, 3).dense(units, Activation::Softmax);
+        let mut model = config.init(&mut StdRng::seed_from_u64(seed)).unwrap();
+        let bytes = SavedModel::new(model.clone()).to_bytes().unwrap();
+        let mut loaded = SavedModel::from_bytes(&bytes, "mem").unwrap().model;
+        prop_assert_eq!(loaded.config(), model.config());
+        prop_assert_eq!(loaded.embedding().weights(), model.embedding().weights());
+        let mut rng = StdRng::seed_from_u64(seed ^ 5);
+        let ids = Array2::from_shape_fn((4, seq), |_| rng.random_range(0..rows as u32));
+        prop_assert_eq!(loaded.predict(ids.view(), 3).unwrap(), model.predict(ids.view(), 3).unwrap());
+    }
+}
+
+#[test]
+fn rmsprop_training_is_reproducible_without_shuffling() {
+    let (ids, y) = sentiment(64, 14);
+    let config = TrainConfig::new(
+        Loss::BinaryCrossentropy { from_logits: false },
+        RmsPropConfig::new().into(),
+    )
+    .with_epochs(3)
+    .with_batch_size(16)
+    .with_shuffle(false);
+    let run = || {
+        let mut m = binary_model(5);
+        m.fit(Dataset::new(ids.view(), y.view()).unwrap(), None, &config, &mut NoObserver)
+            .unwrap()
+            .epochs
+            .iter()
+            .map(|e| e.loss)
+            .collect::<Vec<_>>()
+    };
+    let losses = run();
+    assert_eq!(losses, run());
+    assert!(losses[2] < losses[0]);
+    let _ = Array1::<f32>::zeros(1);
+}
