@@ -1,1 +1,60 @@
-fn main() {}
+//! The `embkit` command-line tool.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+mod output;
+mod pipeline;
+mod plot;
+mod progress;
+
+/// Build vocabularies, train embedding models and query them.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The whole pipeline on built-in data: vocabulary, ids, one-hot and
+    /// gather, then a text classifier trained on passages of three authors.
+    Demo(cmd::demo::Args),
+    /// Train a text classifier on a `label<TAB>text` file.
+    Train(cmd::train::Args),
+    /// Predict the labels of texts with a trained model.
+    Predict(cmd::predict::Args),
+    /// The nearest neighbours of a word in a trained model's embedding table.
+    Neighbors(cmd::neighbors::Args),
+    /// Show a saved model's configs, sizes and training history.
+    Inspect(cmd::inspect::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Demo(args) => cmd::demo::run(args),
+        Command::Train(args) => cmd::train::run(args),
+        Command::Predict(args) => cmd::predict::run(args),
+        Command::Neighbors(args) => cmd::neighbors::run(args),
+        Command::Inspect(args) => cmd::inspect::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        // `embkit ... | head` closes stdout early: that is not an error.
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain()
+        .filter_map(|cause| cause.downcast_ref::<std::io::Error>())
+        .any(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+}

@@ -118,7 +118,10 @@ pub enum Error {
 impl Error {
     /// Returns a closure for `map_err` that wraps an [`io::Error`] with
     /// the action and path that failed.
-    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Self {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(io::Error) -> Self {
         let path = path.into();
         move |source| Error::Io { action, path, source }
     }

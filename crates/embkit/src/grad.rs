@@ -57,7 +57,13 @@ impl RowGrad {
     /// # Panics
     ///
     /// If `grads.len() != ids.len() * dim`.
-    pub fn assign_from_rows(&mut self, ids: &[u32], grads: &[f32], dim: usize, order: &mut Vec<u32>) {
+    pub fn assign_from_rows(
+        &mut self,
+        ids: &[u32],
+        grads: &[f32],
+        dim: usize,
+        order: &mut Vec<u32>,
+    ) {
         assert_eq!(grads.len(), ids.len() * dim, "one gradient row per id");
         self.dim = dim;
         self.ids.clear();

@@ -51,10 +51,9 @@ impl Init {
                 "init",
                 format!("uniform bound must be finite and >= 0, got {bound}"),
             )),
-            Init::Normal { std } if !(std.is_finite() && std >= 0.0) => Err(Error::config(
-                "init",
-                format!("normal std must be finite and >= 0, got {std}"),
-            )),
+            Init::Normal { std } if !(std.is_finite() && std >= 0.0) => {
+                Err(Error::config("init", format!("normal std must be finite and >= 0, got {std}")))
+            }
             Init::Constant { value } if !value.is_finite() => {
                 Err(Error::config("init", format!("constant must be finite, got {value}")))
             }
@@ -80,7 +79,12 @@ impl Init {
     /// assert!(w.iter().all(|x| x.abs() <= 0.05));
     /// # Ok::<(), embkit::Error>(())
     /// ```
-    pub fn sample<R: Rng + ?Sized>(&self, rows: usize, cols: usize, rng: &mut R) -> Result<Vec<f32>> {
+    pub fn sample<R: Rng + ?Sized>(
+        &self,
+        rows: usize,
+        cols: usize,
+        rng: &mut R,
+    ) -> Result<Vec<f32>> {
         self.validate()?;
         let n = rows * cols;
         Ok(match *self {

@@ -17,6 +17,7 @@ pub mod optim;
 pub mod query;
 pub mod vocab;
 
+pub use data::LabelledTexts;
 pub use error::{Error, Result};
 pub use grad::RowGrad;
 pub use init::Init;
@@ -33,4 +34,8 @@ pub use model::{
 pub use optim::{
     Adagrad, AdagradConfig, Adam, AdamConfig, Optimizer, OptimizerConfig, RmsProp, RmsPropConfig,
     Sgd, SgdConfig,
+};
+pub use vocab::{
+    Order, OutputMode, Split, Standardize, TextVectorizer, TextVectorizerConfig, Vocabulary,
+    VocabularyBuilder, VocabularyConfig, OOV_TOKEN,
 };

@@ -55,13 +55,7 @@ pub struct SavedModel {
 impl SavedModel {
     /// A saved model with only the model itself.
     pub fn new(model: Sequential) -> Self {
-        Self {
-            model,
-            vocab: None,
-            train_config: None,
-            history: None,
-            metadata: BTreeMap::new(),
-        }
+        Self { model, vocab: None, train_config: None, history: None, metadata: BTreeMap::new() }
     }
 
     /// Writes the directory `dir` (created if missing): `model.safetensors`
@@ -226,7 +220,10 @@ impl SavedModel {
                     t.shape()
                 )));
             }
-            Ok(t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+            Ok(t.data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect())
         };
         let ec = &config.embedding;
         let weights = tensor("embedding.weight", &[ec.num_embeddings, ec.embedding_dim])?;
@@ -238,10 +235,8 @@ impl SavedModel {
         for (i, lc) in config.layers.iter().enumerate() {
             let layer = match lc {
                 LayerConfig::Dense(dc) => {
-                    let kernel = tensor(
-                        &format!("layers.{i}.kernel"),
-                        &[dc.in_features, dc.out_features],
-                    )?;
+                    let kernel =
+                        tensor(&format!("layers.{i}.kernel"), &[dc.in_features, dc.out_features])?;
                     let bias = if dc.use_bias {
                         tensor(&format!("layers.{i}.bias"), &[dc.out_features])?
                     } else {

@@ -377,8 +377,11 @@ mod tests {
 
     fn seed_table() -> Embedding {
         // The table M of the seed example.
-        Embedding::from_pretrained(array![[1.0, 1.0], [1.0, 2.0], [2.0, 2.0], [3.0, 3.0]].view(), false)
-            .unwrap()
+        Embedding::from_pretrained(
+            array![[1.0, 1.0], [1.0, 2.0], [2.0, 2.0], [3.0, 3.0]].view(),
+            false,
+        )
+        .unwrap()
     }
 
     #[test]

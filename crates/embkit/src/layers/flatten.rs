@@ -59,12 +59,15 @@ impl Flatten {
     /// [`Error::InvalidState`] without a training forward;
     /// [`Error::ShapeMismatch`] if `grad_out` has the wrong size.
     pub fn backward(&mut self, grad_out: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
-        let shape = self
-            .input_shape
-            .as_ref()
-            .ok_or_else(|| Error::InvalidState("Flatten::backward before a training forward".into()))?;
+        let shape = self.input_shape.as_ref().ok_or_else(|| {
+            Error::InvalidState("Flatten::backward before a training forward".into())
+        })?;
         if grad_out.len() != shape.iter().product::<usize>() || grad_out.ndim() != 2 {
-            return Err(Error::shape("Flatten gradient", format!("{shape:?} flattened"), grad_out.shape()));
+            return Err(Error::shape(
+                "Flatten gradient",
+                format!("{shape:?} flattened"),
+                grad_out.shape(),
+            ));
         }
         let g = grad_out.as_standard_layout().into_owned();
         Ok(g.into_shape_with_order(IxDyn(shape)).expect("same element count"))

@@ -202,7 +202,10 @@ impl Layer {
     /// # Errors
     ///
     /// As [`backward`](Self::backward).
-    pub fn backward_from_logits(&mut self, grad_logits: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
+    pub fn backward_from_logits(
+        &mut self,
+        grad_logits: ArrayViewD<'_, f32>,
+    ) -> Result<ArrayD<f32>> {
         match self {
             Layer::Dense(l) => l.backward_from_logits(grad_logits),
             Layer::Activation(_) => Ok(grad_logits.to_owned()),

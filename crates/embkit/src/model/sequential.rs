@@ -271,8 +271,8 @@ impl Model for Sequential {
         self.ids.extend(ids.iter().copied());
         let mut gathered = std::mem::take(&mut self.gathered);
         self.embedding.forward_into(&self.ids, &mut gathered)?;
-        let mut x = ArrayD::from_shape_vec(IxDyn(&[batch, seq, dim]), gathered)
-            .expect("one row per id");
+        let mut x =
+            ArrayD::from_shape_vec(IxDyn(&[batch, seq, dim]), gathered).expect("one row per id");
         let mut first = true;
         for layer in &mut self.layers {
             let y = layer.forward(x.view(), training)?;

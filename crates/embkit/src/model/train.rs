@@ -582,10 +582,8 @@ mod tests {
 
     #[test]
     fn invalid_settings_name_the_field() {
-        let base = TrainConfig::new(
-            Loss::MeanSquaredError,
-            OptimizerConfig::Sgd(crate::SgdConfig::new()),
-        );
+        let base =
+            TrainConfig::new(Loss::MeanSquaredError, OptimizerConfig::Sgd(crate::SgdConfig::new()));
         let err = base.clone().with_batch_size(0).validate().unwrap_err();
         assert_eq!(err.to_string(), "invalid batch_size: must be at least 1, got 0");
         assert!(base.clone().with_epochs(0).validate().is_err());

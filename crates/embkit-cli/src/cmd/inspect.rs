@@ -1,0 +1,113 @@
+//! `embkit inspect`: what a saved model is and how it was trained.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use embkit::format::{SavedModel, MODEL_FILE};
+use embkit::Layer;
+use serde_json::json;
+
+use crate::output::Out;
+
+/// Show a saved model's configs, sizes and training history.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The model directory.
+    pub model: PathBuf,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `embkit inspect`.
+pub fn run(args: Args) -> Result<()> {
+    let saved = SavedModel::load(&args.model)
+        .with_context(|| format!("loading the model in {}", args.model.display()))?;
+    let model = &saved.model;
+    let config = model.config();
+    let emb = model.embedding();
+    let file_size = std::fs::metadata(args.model.join(MODEL_FILE)).map(|m| m.len()).unwrap_or(0);
+    let mut params = emb.weights().len();
+    let mut layers = Vec::new();
+    let mut shape = vec![config.input_length, emb.embedding_dim()];
+    for (layer, lc) in model.layers().iter().zip(&config.layers) {
+        shape = lc.output_shape(&shape)?;
+        let n = match layer {
+            Layer::Dense(d) => {
+                d.kernel().len() + if d.config().use_bias { d.bias().len() } else { 0 }
+            }
+            _ => 0,
+        };
+        params += n;
+        layers.push((serde_json::to_value(lc)?, shape.clone(), n));
+    }
+
+    let mut out = Out::new(args.json);
+    out.record(json!({
+        "model": args.model,
+        "file_bytes": file_size,
+        "config": config,
+        "parameters": params,
+        "vocab_size": saved.vocab.as_ref().map(Vec::len),
+        "train_config": saved.train_config,
+        "history": saved.history,
+        "metadata": saved.metadata,
+    }))?;
+    out.text(format!("model      {}  ({file_size} bytes)", args.model.display()))?;
+    out.text(format!(
+        "input      [batch, {}] ids; vocabulary {}",
+        config.input_length,
+        saved.vocab.as_ref().map_or("none".to_string(), |v| format!("{} tokens", v.len()))
+    ))?;
+    out.text(format!(
+        "embedding  {} x {}  ({} parameters, {}trainable, init {})",
+        emb.num_embeddings(),
+        emb.embedding_dim(),
+        emb.weights().len(),
+        if emb.config().trainable { "" } else { "not " },
+        serde_json::to_string(&emb.config().init)?
+    ))?;
+    for (i, (lc, shape, n)) in layers.iter().enumerate() {
+        out.text(format!("layer {i}    {lc}  -> [batch, {}]  ({n} parameters)", join(shape)))?;
+    }
+    out.text(format!("parameters {params}"))?;
+    if let Some(tc) = &saved.train_config {
+        out.text(format!(
+            "training   loss {}, optimizer {}, {} epochs, batch {}, seed {}",
+            tc.loss.name(),
+            serde_json::to_string(&tc.optimizer)?,
+            tc.epochs,
+            tc.batch_size,
+            tc.seed
+        ))?;
+    }
+    if let Some(h) = &saved.history {
+        for e in &h.epochs {
+            let mut line = format!("epoch {:>3}  loss {:.4}", e.epoch, e.loss);
+            for (k, v) in &e.metrics {
+                line.push_str(&format!("  {k} {v:.4}"));
+            }
+            if let Some(v) = e.val_loss {
+                line.push_str(&format!("  val_loss {v:.4}"));
+            }
+            for (k, v) in &e.val_metrics {
+                line.push_str(&format!("  val_{k} {v:.4}"));
+            }
+            out.text(line)?;
+        }
+        if let Some(e) = h.stopped_epoch {
+            out.text(format!("stopped early after epoch {e}"))?;
+        }
+        if let Some(e) = h.restored_epoch {
+            out.text(format!("weights restored from epoch {e}"))?;
+        }
+    }
+    for (k, v) in &saved.metadata {
+        out.text(format!("meta       {k} = {v}"))?;
+    }
+    Ok(())
+}
+
+fn join(shape: &[usize]) -> String {
+    shape.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+}

@@ -1,0 +1,7 @@
+//! One module per subcommand, each with `Args` and `run`.
+
+pub mod demo;
+pub mod inspect;
+pub mod neighbors;
+pub mod predict;
+pub mod train;
