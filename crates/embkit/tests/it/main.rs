@@ -2,7 +2,9 @@
 
 mod data;
 mod embedding;
+mod golden;
 mod layers;
 mod model;
 mod optim;
+mod query;
 mod vocab;
