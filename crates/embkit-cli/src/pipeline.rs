@@ -46,7 +46,7 @@ pub struct Settings {
     pub seed: u64,
     /// Fraction of the training file held out for validation when no
     /// validation file is given.
-    pub validation_split: f32,
+    pub validation_split: f64,
     /// Stop after this many epochs without a better validation loss.
     pub patience: Option<usize>,
 }
@@ -302,11 +302,11 @@ impl TextClassifier {
 }
 
 /// Where Keras's `validation_split` cuts `n` samples.
-fn split_at(n: usize, fraction: f32) -> Result<usize> {
+fn split_at(n: usize, fraction: f64) -> Result<usize> {
     if !(0.0..1.0).contains(&fraction) {
         bail!("--validation-split must be in [0, 1), got {fraction}");
     }
-    let at = (n as f64 * (1.0 - f64::from(fraction))).floor() as usize;
+    let at = (n as f64 * (1.0 - fraction)).floor() as usize;
     if at == 0 || at == n {
         bail!("a validation split of {fraction} of {n} samples leaves one side empty");
     }

@@ -86,7 +86,9 @@ impl Init {
         rng: &mut R,
     ) -> Result<Vec<f32>> {
         self.validate()?;
-        let n = rows * cols;
+        let n = rows.checked_mul(cols).ok_or_else(|| {
+            Error::config("init", format!("{rows} x {cols} values do not fit in memory"))
+        })?;
         Ok(match *self {
             Init::Uniform { bound } => uniform(n, bound, rng),
             Init::Normal { std } => {
@@ -155,6 +157,12 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(0);
         assert_eq!(Init::Zeros.sample(2, 2, &mut rng).unwrap(), vec![0.0; 4]);
         assert_eq!(Init::Constant { value: 1.5 }.sample(1, 3, &mut rng).unwrap(), vec![1.5; 3]);
+    }
+
+    #[test]
+    fn sizes_that_overflow_are_refused() {
+        let err = Init::Zeros.sample(usize::MAX, 2, &mut StdRng::seed_from_u64(0)).unwrap_err();
+        assert!(err.to_string().contains("do not fit"), "{err}");
     }
 
     #[test]

@@ -287,14 +287,16 @@ fn log_sum_exp(z: &[f32]) -> f64 {
 /// Whether a probability lies inside the clipping range (and so has a
 /// gradient).
 fn unclipped(p: f64) -> bool {
-    let eps = EPSILON as f64;
-    (eps..=1.0 - eps).contains(&p)
+    (EPSILON..=1.0 - EPSILON).contains(&(p as f32))
 }
 
+/// Clips a probability to `[1e-7, 1 - 1e-7]` in f32, as Keras does: the
+/// upper bound is the f32 `1 - 1e-7` = 0.99999988, so a prediction of 1
+/// for a target of 0 costs `-ln(1.1920929e-7)` = 15.942385, not 16.118.
+/// Predictions come from f32, so the round trip through f32 is exact.
 fn clip(p: f64) -> f64 {
-    let eps = EPSILON as f64;
     // `clamp` keeps a NaN prediction NaN (`max`/`min` would hide it).
-    p.clamp(eps, 1.0 - eps)
+    f64::from((p as f32).clamp(EPSILON, 1.0 - EPSILON))
 }
 
 /// Sum of the element losses; the gradient of their mean goes to `grad`.
@@ -522,7 +524,7 @@ mod tests {
 
     #[test]
     fn clipped_probabilities_give_the_keras_ceiling_and_no_gradient() {
-        // -ln(1e-7) = 16.11809565095832
+        // p = 0, y = 1: -ln(1e-7) = 16.11809565095832
         let (v, g) = BCE
             .forward_backward(arr1(&[0.0f32]).into_dyn().view(), arr1(&[1.0f32]).into_dyn().view())
             .unwrap();
@@ -531,7 +533,10 @@ mod tests {
         let (v, g) = BCE
             .forward_backward(arr1(&[1.0f32]).into_dyn().view(), arr1(&[0.0f32]).into_dyn().view())
             .unwrap();
-        assert_close(v, 16.118_095, 1e-5);
+        // p = 1, y = 0: Keras clips in f32 to 1 - 1e-7 = 0.99999988079071,
+        // so -ln(1 - 0.99999988079071) = -ln(1.1920929e-7) = 15.942385152878742
+        // (keras.losses.binary_crossentropy([0.], [1.]) = 15.942385).
+        assert_close(v, 15.942_385, 1e-5);
         assert_eq!(g[0], 0.0);
     }
 

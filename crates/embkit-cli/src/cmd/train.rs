@@ -28,7 +28,7 @@ pub struct Args {
     /// Fraction of `--data` held out for validation when there is no
     /// `--validation` file (taken from the end, as Keras).
     #[arg(long, default_value_t = 0.2)]
-    pub validation_split: f32,
+    pub validation_split: f64,
     /// Passes over the training data.
     #[arg(long, default_value_t = 10)]
     pub epochs: usize,

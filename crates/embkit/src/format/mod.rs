@@ -18,6 +18,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 
 use ndarray::{Array1, Array2};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
@@ -70,6 +71,11 @@ impl SavedModel {
         let dir = dir.as_ref();
         fs::create_dir_all(dir).map_err(Error::io("create directory", dir))?;
         let bytes = self.to_bytes()?;
+        let vocab_path = dir.join(VOCAB_FILE);
+        if self.vocab.is_none() && vocab_path.exists() {
+            // A vocabulary of an earlier model must not be read with this one.
+            fs::remove_file(&vocab_path).map_err(Error::io("remove", &vocab_path))?;
+        }
         if let Some(vocab) = &self.vocab {
             let mut text = String::new();
             for (id, token) in vocab.iter().enumerate() {
@@ -82,28 +88,43 @@ impl SavedModel {
                 text.push_str(token);
                 text.push('\n');
             }
-            write_atomically(&dir.join(VOCAB_FILE), text.as_bytes())?;
+            write_atomically(&vocab_path, text.as_bytes())?;
         }
         write_atomically(&dir.join(MODEL_FILE), &bytes)
     }
 
     /// Reads a model directory written by [`save`](Self::save).
     ///
+    /// The model file records how many tokens its `vocab.txt` has, so a
+    /// vocabulary that does not belong to the model (left from another
+    /// save, or missing) is an error.
+    ///
     /// # Errors
     ///
     /// [`Error::Io`] when a file cannot be read; [`Error::BadModelFile`]
     /// for a file that is truncated, not safetensors, not an embkit model,
-    /// of another format version, or whose tensors do not match its
-    /// config.
+    /// of another format version, whose tensors do not match its config or
+    /// hold NaN or infinite values, or whose `vocab.txt` is missing or of
+    /// another size.
     pub fn load(dir: impl AsRef<Path>) -> Result<Self> {
         let dir = dir.as_ref();
         let path = dir.join(MODEL_FILE);
         let bytes = fs::read(&path).map_err(Error::io("read", &path))?;
-        let mut saved = Self::from_bytes(&bytes, &path)?;
-        let vocab_path = dir.join(VOCAB_FILE);
-        if vocab_path.exists() {
+        let (mut saved, vocab_size) = Self::parse(&bytes, &path)?;
+        if let Some(expected) = vocab_size {
+            let vocab_path = dir.join(VOCAB_FILE);
             let text = fs::read_to_string(&vocab_path).map_err(Error::io("read", &vocab_path))?;
-            saved.vocab = Some(text.lines().map(str::to_string).collect());
+            let vocab: Vec<String> = text.lines().map(str::to_string).collect();
+            if vocab.len() != expected {
+                return Err(Error::BadModelFile {
+                    path: vocab_path,
+                    reason: format!(
+                        "has {} tokens, but the model was saved with {expected}",
+                        vocab.len()
+                    ),
+                });
+            }
+            saved.vocab = Some(vocab);
         }
         Ok(saved)
     }
@@ -123,6 +144,9 @@ impl SavedModel {
         }
         if let Some(h) = &self.history {
             meta.insert("history".to_string(), to_json("history", h)?);
+        }
+        if let Some(vocab) = &self.vocab {
+            meta.insert("vocab_size".to_string(), vocab.len().to_string());
         }
         if !self.metadata.is_empty() {
             meta.insert("user".to_string(), to_json("metadata", &self.metadata)?);
@@ -172,7 +196,13 @@ impl SavedModel {
     ///
     /// [`Error::BadModelFile`] as in [`load`](Self::load).
     pub fn from_bytes(bytes: &[u8], path: impl Into<PathBuf>) -> Result<Self> {
-        let path = path.into();
+        Self::parse(bytes, &path.into()).map(|(saved, _)| saved)
+    }
+
+    /// [`from_bytes`](Self::from_bytes), plus the number of tokens the
+    /// model's `vocab.txt` had when it was saved.
+    fn parse(bytes: &[u8], path: &Path) -> Result<(Self, Option<usize>)> {
+        let path = path.to_path_buf();
         let bad = |reason: String| Error::BadModelFile { path: path.clone(), reason };
         // `read_metadata` checks the header against the file length before
         // anything is allocated for the tensors.
@@ -208,6 +238,9 @@ impl SavedModel {
             .transpose()
             .map_err(|e| bad(format!("bad metadata: {e}")))?
             .unwrap_or_default();
+        let vocab_size = parse_opt("vocab_size")
+            .map(|v| v.parse::<usize>().map_err(|e| bad(format!("bad vocab_size {v:?}: {e}"))))
+            .transpose()?;
 
         let tensor = |name: &str, shape: &[usize]| -> Result<Vec<f32>> {
             let t = tensors.tensor(name).map_err(|_| bad(format!("no tensor `{name}`")))?;
@@ -220,10 +253,18 @@ impl SavedModel {
                     t.shape()
                 )));
             }
-            Ok(t.data()
+            let values: Vec<f32> = t
+                .data()
                 .chunks_exact(4)
                 .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect())
+                .collect();
+            if let Some(i) = values.iter().position(|x| !x.is_finite()) {
+                return Err(bad(format!(
+                    "tensor `{name}` has the value {} at index {i}",
+                    values[i]
+                )));
+            }
+            Ok(values)
         };
         let ec = &config.embedding;
         let weights = tensor("embedding.weight", &[ec.num_embeddings, ec.embedding_dim])?;
@@ -255,7 +296,7 @@ impl SavedModel {
         }
         let model =
             Sequential::from_parts(config, embedding, layers).map_err(|e| bad(e.to_string()))?;
-        Ok(Self { model, vocab: None, train_config, history, metadata })
+        Ok((Self { model, vocab: None, train_config, history, metadata }, vocab_size))
     }
 }
 
@@ -275,7 +316,10 @@ fn le_bytes(values: &[f32]) -> Vec<u8> {
 /// [`Error::Io`] naming the file that could not be written or renamed.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{file_name}.{}.tmp", std::process::id()));
+    // Unique per process and call, so concurrent saves never share a file.
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, AtomicOrdering::Relaxed);
+    let tmp = path.with_file_name(format!(".{file_name}.{}-{n}.tmp", std::process::id()));
     let result = (|| {
         let mut f = fs::File::create(&tmp).map_err(Error::io("create", &tmp))?;
         f.write_all(bytes).map_err(Error::io("write", &tmp))?;

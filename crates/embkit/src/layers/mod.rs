@@ -94,7 +94,11 @@ impl LayerConfig {
     pub fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>> {
         use crate::Error;
         match self {
-            LayerConfig::Flatten => Ok(vec![input.iter().product()]),
+            LayerConfig::Flatten => input
+                .iter()
+                .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+                .map(|n| vec![n])
+                .ok_or_else(|| Error::shape("Flatten input", "a size that fits usize", input)),
             LayerConfig::Dense(c) => match input.last() {
                 Some(&n) if n == c.in_features => {
                     let mut out = input.to_vec();

@@ -29,10 +29,8 @@ use crate::{Loss, Optimizer, Result};
 ///   `[n, classes]` for one-hot targets)
 #[derive(Debug, Clone)]
 pub struct Dataset<'a> {
-    /// The ids of each sample.
-    pub ids: ArrayView2<'a, u32>,
-    /// The targets of each sample.
-    pub targets: ArrayViewD<'a, f32>,
+    ids: ArrayView2<'a, u32>,
+    targets: ArrayViewD<'a, f32>,
 }
 
 impl<'a> Dataset<'a> {
@@ -51,6 +49,16 @@ impl<'a> Dataset<'a> {
             ));
         }
         Ok(Self { ids, targets })
+    }
+
+    /// The ids of each sample.
+    pub fn ids(&self) -> ArrayView2<'a, u32> {
+        self.ids
+    }
+
+    /// The targets of each sample.
+    pub fn targets(&self) -> ArrayViewD<'a, f32> {
+        self.targets.clone()
     }
 
     /// The number of samples.
@@ -91,6 +99,25 @@ pub trait Model {
     /// training forward; [`Error::ShapeMismatch`](crate::Error::ShapeMismatch)
     /// for targets that do not fit the output.
     fn backward(&mut self, loss: &Loss, targets: ArrayViewD<'_, f32>) -> Result<f32>;
+
+    /// Runs the model in inference mode on a batch and computes `loss`
+    /// against `targets`; returns the loss and the output. The default
+    /// computes the loss from the output; a model whose training loss is
+    /// computed from logits overrides it to do the same here, so that
+    /// training and validation losses are comparable.
+    ///
+    /// # Errors
+    ///
+    /// As [`forward`](Self::forward) and the loss.
+    fn evaluate_batch(
+        &mut self,
+        ids: ArrayView2<'_, u32>,
+        loss: &Loss,
+        targets: ArrayViewD<'_, f32>,
+    ) -> Result<(f32, ArrayD<f32>)> {
+        let pred = self.forward(ids, false)?;
+        Ok((loss.value(pred.view(), targets)?, pred))
+    }
 
     /// Whether every gradient of the last backward is finite.
     fn gradients_are_finite(&mut self) -> bool;

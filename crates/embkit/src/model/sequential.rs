@@ -262,8 +262,24 @@ impl Sequential {
     }
 }
 
-impl Model for Sequential {
-    fn forward(&mut self, ids: ArrayView2<'_, u32>, training: bool) -> Result<ArrayD<f32>> {
+impl Sequential {
+    /// The from-logits version of `loss` when the last layer ends in the
+    /// matching activation (sigmoid + binary cross-entropy, softmax +
+    /// categorical cross-entropy). Keras 3 computes these losses from the
+    /// logits too: stable, and the same numbers.
+    fn fused_loss(&self, loss: &Loss) -> Option<Loss> {
+        loss.with_logits_for(self.layers.last()?.output_activation()?)
+    }
+
+    /// The forward pass. With `keep_last_logits`, the last layer keeps its
+    /// pre-activation output even when not training (it is a `Dense` or an
+    /// activation layer, which compute the same in both modes).
+    fn run(
+        &mut self,
+        ids: ArrayView2<'_, u32>,
+        training: bool,
+        keep_last_logits: bool,
+    ) -> Result<ArrayD<f32>> {
         self.check_input(&ids)?;
         let (batch, seq) = ids.dim();
         let dim = self.embedding.embedding_dim();
@@ -273,35 +289,46 @@ impl Model for Sequential {
         self.embedding.forward_into(&self.ids, &mut gathered)?;
         let mut x =
             ArrayD::from_shape_vec(IxDyn(&[batch, seq, dim]), gathered).expect("one row per id");
-        let mut first = true;
-        for layer in &mut self.layers {
-            let y = layer.forward(x.view(), training)?;
-            if first {
+        let last = self.layers.len().saturating_sub(1);
+        for (i, layer) in self.layers.iter_mut().enumerate() {
+            let y = layer.forward(x.view(), training || (keep_last_logits && i == last))?;
+            if i == 0 {
                 // Give the gather buffer back for the next batch.
                 self.gathered = x.into_raw_vec_and_offset().0;
-                first = false;
             }
             x = y;
         }
-        if training {
-            self.output = Some(x.clone());
-        } else {
-            self.output = None;
-        }
+        self.output = training.then(|| x.clone());
         Ok(x)
+    }
+}
+
+impl Model for Sequential {
+    fn forward(&mut self, ids: ArrayView2<'_, u32>, training: bool) -> Result<ArrayD<f32>> {
+        self.run(ids, training, false)
+    }
+
+    fn evaluate_batch(
+        &mut self,
+        ids: ArrayView2<'_, u32>,
+        loss: &Loss,
+        targets: ArrayViewD<'_, f32>,
+    ) -> Result<(f32, ArrayD<f32>)> {
+        let Some(logit_loss) = self.fused_loss(loss) else {
+            let pred = self.run(ids, false, false)?;
+            return Ok((loss.value(pred.view(), targets)?, pred));
+        };
+        let pred = self.run(ids, false, true)?;
+        let last = self.layers.last().expect("a fused loss needs a last layer");
+        let logits = last.logits().expect("the last layer kept its logits");
+        Ok((logit_loss.value(logits, targets)?, pred))
     }
 
     fn backward(&mut self, loss: &Loss, targets: ArrayViewD<'_, f32>) -> Result<f32> {
         let output = self.output.take().ok_or_else(|| {
             Error::InvalidState("Sequential::backward before a training forward".into())
         })?;
-        // Like Keras 3, a cross-entropy on a sigmoid or softmax output is
-        // computed from the logits: stable, and the same numbers as Keras.
-        let fused = self.layers.last().and_then(|last| {
-            let act = last.output_activation()?;
-            let logit_loss = loss.with_logits_for(act)?;
-            last.logits().map(|_| logit_loss)
-        });
+        let fused = self.fused_loss(loss);
         let n = self.layers.len();
         let (value, mut grad, rest) = match fused {
             Some(logit_loss) => {

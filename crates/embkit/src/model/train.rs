@@ -34,7 +34,7 @@ pub struct TrainConfig {
     /// Fraction of the samples held out for validation, taken from the
     /// END of the data before any shuffling (as Keras). Ignored when
     /// validation data is given. Default 0.
-    pub validation_split: f32,
+    pub validation_split: f64,
     /// Stop when a monitored value stops improving.
     pub early_stopping: Option<EarlyStopping>,
 }
@@ -86,7 +86,7 @@ impl TrainConfig {
     }
 
     /// Sets [`validation_split`](Self::validation_split).
-    pub fn with_validation_split(mut self, validation_split: f32) -> Self {
+    pub fn with_validation_split(mut self, validation_split: f64) -> Self {
         self.validation_split = validation_split;
         self
     }
@@ -392,11 +392,13 @@ pub fn fit<'a, M: Model + Clone>(
     observer: &mut dyn Observer,
 ) -> Result<History> {
     config.validate()?;
+    let train = Dataset::new(train.ids, train.targets)?;
+    let validation = validation.map(|v| Dataset::new(v.ids, v.targets)).transpose()?;
     let (train, validation) = match validation {
         Some(v) => (train, Some(v)),
         None if config.validation_split > 0.0 => {
             let n = train.len();
-            let split_at = (n as f64 * (1.0 - f64::from(config.validation_split))).floor() as usize;
+            let split_at = (n as f64 * (1.0 - config.validation_split)).floor() as usize;
             let (ti, vi) = train.ids.split_at(Axis(0), split_at);
             let (tt, vt) = train.targets.split_at(Axis(0), split_at);
             let val = Dataset { ids: vi, targets: vt };
@@ -513,8 +515,8 @@ pub fn fit<'a, M: Model + Clone>(
 /// The mean loss and metrics of `model` on `data`, computed in inference
 /// mode, `batch_size` samples at a time, weighted by batch size.
 ///
-/// The loss is computed from the model's output (probabilities for a
-/// sigmoid or softmax output, clipped to `[1e-7, 1 - 1e-7]` as Keras).
+/// The loss is computed as in training (from the logits for a sigmoid or
+/// softmax output with a cross-entropy, as Keras).
 ///
 /// # Errors
 ///
@@ -533,12 +535,12 @@ pub fn evaluate<M: Model>(
     if data.is_empty() {
         return Err(Error::EmptyData { what: "evaluation data".into() });
     }
+    let data = Dataset::new(data.ids, data.targets)?;
     let mut totals = Totals::new(metrics.len());
     let chunks = data.ids.axis_chunks_iter(Axis(0), batch_size);
     let targets = data.targets.axis_chunks_iter(Axis(0), batch_size);
     for (ids, targets) in chunks.zip(targets) {
-        let pred = model.forward(ids, false)?;
-        let value = loss.value(pred.view(), targets.view())?;
+        let (value, pred) = model.evaluate_batch(ids, loss, targets.view())?;
         totals.add(value, ids.nrows(), metrics, pred.view(), targets)?;
     }
     Ok(Evaluation { loss: totals.mean_loss(), metrics: totals.metric_map(metrics) })

@@ -1,7 +1,5 @@
 //! Exact top-k nearest neighbours by cosine similarity.
 
-use std::cmp::Ordering;
-
 use ndarray::ArrayView2;
 
 use crate::{Embedding, Error, Result};
@@ -42,7 +40,8 @@ pub fn cosine_similarity(a: &[f32], b: &[f32]) -> f32 {
 ///
 /// `exclude` leaves one id out (the query's own row when the query is a
 /// row of the table). Ties are broken by the smaller id, so the answer is
-/// the same on every run. Fewer than `k` neighbours come back when the
+/// the same on every run. Rows with a NaN value (similarity NaN) come
+/// last. Fewer than `k` neighbours come back when the
 /// table has fewer rows.
 ///
 /// # Shapes
@@ -93,9 +92,9 @@ pub fn nearest_neighbors(
             }
         })
         .collect();
-    let order = |a: &Neighbor, b: &Neighbor| {
-        b.similarity.partial_cmp(&a.similarity).unwrap_or(Ordering::Equal).then(a.id.cmp(&b.id))
-    };
+    // A total order: NaN similarities (rows with NaN values) come last.
+    let key = |n: &Neighbor| if n.similarity.is_nan() { f32::NEG_INFINITY } else { n.similarity };
+    let order = |a: &Neighbor, b: &Neighbor| key(b).total_cmp(&key(a)).then(a.id.cmp(&b.id));
     let k = k.min(scored.len());
     if k == 0 {
         return Ok(Vec::new());
@@ -155,6 +154,18 @@ mod tests {
         let table = array![[1.0, 0.0]];
         assert!(nearest_neighbors(table.view(), &[1.0], 1, None).is_err());
         assert!(nearest_neighbors(table.view(), &[f32::NAN, 0.0], 1, None).is_err());
+    }
+
+    #[test]
+    fn rows_with_nan_come_last_without_panicking() {
+        let mut table = ndarray::Array2::<f32>::ones((64, 3));
+        for r in (0..64).step_by(3) {
+            table[[r, 1]] = f32::NAN;
+        }
+        let near = nearest_neighbors(table.view(), &[1.0, 1.0, 1.0], 64, None).unwrap();
+        assert_eq!(near.len(), 64);
+        assert!(near[..42].iter().all(|n| n.similarity.is_finite()));
+        assert!(near[42..].iter().all(|n| n.similarity.is_nan()));
     }
 
     #[test]

@@ -28,10 +28,14 @@ const OOV_ID: u32 = 1;
 pub enum Standardize {
     /// [`Lower`](Self::Lower), then
     /// [`StripPunctuation`](Self::StripPunctuation). The default, as in
-    /// Keras.
+    /// Keras, with one deliberate difference: both steps work on all of
+    /// Unicode, where Keras lowercases and strips ASCII only (Keras keeps
+    /// `"ÀÉÎ"` and `"“quoted”"` as they are; embkit gives `"àéî"` and
+    /// `"quoted"`). ASCII text gives the same tokens as Keras.
     #[default]
     LowerAndStripPunctuation,
-    /// Unicode lowercase ([`str::to_lowercase`]).
+    /// Unicode lowercase ([`str::to_lowercase`]); Keras lowercases ASCII
+    /// letters only.
     Lower,
     /// Removes punctuation: every ASCII punctuation character (the set
     /// Keras strips, apostrophe included: ``!"#$%&'()*+,-./:;<=>?@[\]^_`{|}~``)

@@ -490,3 +490,67 @@ fn rmsprop_training_is_reproducible_without_shuffling() {
     assert_eq!(losses, run());
     assert!(losses[2] < losses[0]);
 }
+
+#[test]
+fn validation_split_takes_the_same_samples_as_keras() {
+    // Keras: split_at = floor(n * (1 - split)); 0.2 of 10 leaves 8 for
+    // training (an f32 0.2 would leave 7).
+    let (ids, y) = sentiment(10, 15);
+    let mut model = binary_model(0);
+    let mut rec = Recorder::default();
+    let config = binary_config(1).with_batch_size(1).with_validation_split(0.2);
+    model.fit(Dataset::new(ids.view(), y.view()).unwrap(), None, &config, &mut rec).unwrap();
+    assert_eq!(rec.batches, 8);
+}
+
+#[test]
+fn evaluate_computes_the_loss_from_logits_as_training_does() {
+    // A bias of 100 on a sigmoid output: the probability is 1.0 in f32, so
+    // a clipped probability would give 15.94; the logits give 100.
+    let (ids, _) = sentiment(4, 16);
+    let zeros = ArrayD::<f32>::zeros(IxDyn(&[4, 1]));
+    let mut model = binary_model(0);
+    model.embedding_mut().weights_mut().fill(0.0);
+    if let embkit::Layer::Dense(d) = &mut model.layers_mut()[1] {
+        d.bias_mut().fill(100.0);
+    }
+    let loss = Loss::BinaryCrossentropy { from_logits: false };
+    let e = model.evaluate(Dataset::new(ids.view(), zeros.view()).unwrap(), &loss, &[], 2).unwrap();
+    assert!((e.loss - 100.0).abs() < 1e-4, "{}", e.loss);
+    model.forward(ids.view(), true).unwrap();
+    let train_loss = model.backward(&loss, zeros.view()).unwrap();
+    assert!((f64::from(train_loss) - e.loss).abs() < 1e-4);
+}
+
+#[test]
+fn a_vocabulary_that_does_not_belong_to_the_model_is_refused() {
+    let dir = std::env::temp_dir().join(format!("embkit-it-vocab-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut saved = SavedModel::new(binary_model(0));
+    saved.vocab = Some((0..20).map(|i| format!("w{i}")).collect());
+    saved.save(&dir).unwrap();
+    // A later save without a vocabulary removes the old one.
+    SavedModel::new(binary_model(1)).save(&dir).unwrap();
+    assert!(!dir.join("vocab.txt").exists());
+    assert_eq!(SavedModel::load(&dir).unwrap().vocab, None);
+    // A vocab.txt of another size than the one saved is an error.
+    saved.save(&dir).unwrap();
+    std::fs::write(dir.join("vocab.txt"), "a\nb\n").unwrap();
+    let err = SavedModel::load(&dir).unwrap_err();
+    assert!(err.to_string().contains("has 2 tokens, but the model was saved with 20"), "{err}");
+    std::fs::remove_file(dir.join("vocab.txt")).unwrap();
+    assert!(matches!(SavedModel::load(&dir), Err(Error::Io { .. })));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_model_file_with_nan_weights_is_refused() {
+    let mut model = binary_model(0);
+    model.embedding_mut().weights_mut()[5] = f32::NAN;
+    let bytes = SavedModel::new(model).to_bytes().unwrap();
+    let err = SavedModel::from_bytes(&bytes, "nan.safetensors").unwrap_err();
+    assert!(
+        err.to_string().contains("tensor `embedding.weight` has the value NaN at index 5"),
+        "{err}"
+    );
+}
