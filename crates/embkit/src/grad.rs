@@ -13,13 +13,18 @@
 pub struct RowGrad {
     ids: Vec<u32>,
     rows: Vec<f32>,
+    /// Per id, the sum of the squares of its occurrences' rows (Σ gᵢ²),
+    /// which Keras's optimizers accumulate instead of (Σ gᵢ)².
+    squares: Vec<f32>,
+    /// Per id, how many times it occurred in the batch.
+    counts: Vec<u32>,
     dim: usize,
 }
 
 impl RowGrad {
     /// An empty gradient for rows of length `dim`.
     pub fn new(dim: usize) -> Self {
-        Self { ids: Vec::new(), rows: Vec::new(), dim }
+        Self { ids: Vec::new(), rows: Vec::new(), squares: Vec::new(), counts: Vec::new(), dim }
     }
 
     /// Builds the gradient of a gather: `grads` holds one upstream row of
@@ -68,6 +73,8 @@ impl RowGrad {
         self.dim = dim;
         self.ids.clear();
         self.rows.clear();
+        self.squares.clear();
+        self.counts.clear();
         order.clear();
         order.extend(0..ids.len() as u32);
         // Stable: equal ids keep their batch order, so sums are reproducible.
@@ -78,12 +85,18 @@ impl RowGrad {
             let src = &grads[i * dim..(i + 1) * dim];
             if self.ids.last() == Some(&id) {
                 let start = self.rows.len() - dim;
-                for (acc, &x) in self.rows[start..].iter_mut().zip(src) {
+                for ((acc, sq), &x) in
+                    self.rows[start..].iter_mut().zip(&mut self.squares[start..]).zip(src)
+                {
                     *acc += x;
+                    *sq += x * x;
                 }
+                *self.counts.last_mut().expect("one count per id") += 1;
             } else {
                 self.ids.push(id);
                 self.rows.extend_from_slice(src);
+                self.squares.extend(src.iter().map(|x| x * x));
+                self.counts.push(1);
             }
         }
     }
@@ -96,6 +109,34 @@ impl RowGrad {
     /// All gradient rows back to back, in the order of [`ids`](Self::ids).
     pub fn rows(&self) -> &[f32] {
         &self.rows
+    }
+
+    /// Per id, in the order of [`ids`](Self::ids), the sum of the squares
+    /// of its occurrences' gradient rows (`Σ gᵢ²`, element-wise), back to
+    /// back. Keras's optimizers accumulate this for repeated ids, where
+    /// PyTorch's sparse optimizers use the square of the sum,
+    /// `(Σ gᵢ)²`. Scaling the rows with [`rows_mut`](Self::rows_mut) does
+    /// not change it; use [`scale_row`](Self::scale_row) to scale both.
+    pub fn squares(&self) -> &[f32] {
+        &self.squares
+    }
+
+    /// Per id, in the order of [`ids`](Self::ids), how many times it
+    /// occurred in the batch.
+    pub fn counts(&self) -> &[u32] {
+        &self.counts
+    }
+
+    /// Multiplies row `i` (the `i`-th id) by `factor`, and its sum of
+    /// squares by `factor²`.
+    ///
+    /// # Panics
+    ///
+    /// If `i >= self.len()`.
+    pub fn scale_row(&mut self, i: usize, factor: f32) {
+        let range = i * self.dim..(i + 1) * self.dim;
+        self.rows[range.clone()].iter_mut().for_each(|x| *x *= factor);
+        self.squares[range].iter_mut().for_each(|x| *x *= factor * factor);
     }
 
     /// Mutable access to the rows (for scaling, clipping, regularisers).
@@ -150,6 +191,17 @@ mod tests {
         assert_eq!(g.ids(), &[2, 5]);
         assert_eq!(g.rows(), &[2.0, 8.0]);
         assert_eq!(g.to_dense(6), vec![0.0, 0.0, 2.0, 0.0, 0.0, 8.0]);
+    }
+
+    #[test]
+    fn counts_and_squares_follow_the_occurrences() {
+        let mut g = RowGrad::from_rows(&[5, 2, 5, 5], &[1.0, 2.0, 3.0, 4.0], 1);
+        assert_eq!(g.counts(), &[1, 3]);
+        // id 2: 2² = 4; id 5: 1² + 3² + 4² = 26 (the square of the sum is 64).
+        assert_eq!(g.squares(), &[4.0, 26.0]);
+        g.scale_row(1, 0.5);
+        assert_eq!(g.rows(), &[2.0, 4.0]);
+        assert_eq!(g.squares(), &[4.0, 6.5]);
     }
 
     #[test]
