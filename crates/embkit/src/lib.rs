@@ -43,7 +43,7 @@
 //! let words = ["cat", "dog", "snake", "dog"];
 //! let vocab: Vocabulary = Vocabulary::from_objects(words, &VocabularyConfig::new())?;
 //! let ids = vocab.ids(words)?;
-//! let table = EmbeddingConfig::new(vocab.len(), 8).init(&mut StdRng::seed_from_u64(0))?;
+//! let mut table = EmbeddingConfig::new(vocab.len(), 8).init(&mut StdRng::seed_from_u64(0))?;
 //! let vectors = table.forward(aview1(&ids))?;
 //! assert_eq!(vectors.shape(), &[4, 8]);
 //! assert_eq!(vectors.slice(ndarray::s![1, ..]), vectors.slice(ndarray::s![3, ..]));

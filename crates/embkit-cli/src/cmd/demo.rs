@@ -59,7 +59,7 @@ fn seed_example(out: &mut Out) -> Result<()> {
     let ids = vocab.ids(objects)?;
     let hot = one_hot(&ids, vocab.len())?;
     let m = array![[1.0f32, 1.0], [1.0, 2.0], [2.0, 2.0], [3.0, 3.0]];
-    let table = Embedding::from_pretrained(m.view(), false)?;
+    let mut table = Embedding::from_pretrained(m.view(), false)?;
     let gathered = table.forward(aview1(&ids))?.into_dimensionality::<Ix2>()?;
     let product = hot.dot(&m);
     let same = gathered == product;

@@ -254,7 +254,7 @@ impl Embedding {
     /// use ndarray::Array2;
     /// use rand::{rngs::StdRng, SeedableRng};
     ///
-    /// let table = EmbeddingConfig::new(1000, 64).init(&mut StdRng::seed_from_u64(0))?;
+    /// let mut table = EmbeddingConfig::new(1000, 64).init(&mut StdRng::seed_from_u64(0))?;
     /// let docs = Array2::<u32>::zeros((32, 50));
     /// assert_eq!(table.forward(docs.view())?.shape(), &[32, 50, 64]);
     ///
@@ -262,7 +262,7 @@ impl Embedding {
     /// assert_eq!(err.to_string(), "id 1000 is out of range for a table of 1000 rows");
     /// # Ok::<(), embkit::Error>(())
     /// ```
-    pub fn forward<D: Dimension>(&self, ids: ArrayView<'_, u32, D>) -> Result<ArrayD<f32>> {
+    pub fn forward<D: Dimension>(&mut self, ids: ArrayView<'_, u32, D>) -> Result<ArrayD<f32>> {
         let mut shape = ids.shape().to_vec();
         shape.push(self.embedding_dim());
         let ids = ids.as_standard_layout();
@@ -283,7 +283,7 @@ impl Embedding {
     ///
     /// [`Error::IdOutOfRange`] for the first id that is not a row of the
     /// table; `out` is left empty.
-    pub fn forward_into(&self, ids: &[u32], out: &mut Vec<f32>) -> Result<()> {
+    pub fn forward_into(&mut self, ids: &[u32], out: &mut Vec<f32>) -> Result<()> {
         out.clear();
         self.check_ids(ids)?;
         let dim = self.config.embedding_dim;
@@ -386,7 +386,7 @@ mod tests {
 
     #[test]
     fn seed_example_gathers_rows() {
-        let table = seed_table();
+        let mut table = seed_table();
         let ids = [0u32, 1, 2, 1, 3, 0, 1, 2, 1];
         let out = table.forward(ndarray::aview1(&ids)).unwrap();
         assert_eq!(out.shape(), &[9, 2]);
@@ -397,7 +397,7 @@ mod tests {
 
     #[test]
     fn batch_of_documents_gives_one_block_per_document() {
-        let table = EmbeddingConfig::new(1000, 64).init(&mut StdRng::seed_from_u64(0)).unwrap();
+        let mut table = EmbeddingConfig::new(1000, 64).init(&mut StdRng::seed_from_u64(0)).unwrap();
         let docs = Array2::from_shape_fn((3, 50), |(b, s)| (b * 50 + s) as u32);
         let out = table.forward(docs.view()).unwrap();
         assert_eq!(out.shape(), &[3, 50, 64]);
@@ -406,7 +406,7 @@ mod tests {
 
     #[test]
     fn forward_rejects_ids_past_the_table_before_writing() {
-        let table = seed_table();
+        let mut table = seed_table();
         let mut out = vec![9.0; 3];
         let err = table.forward_into(&[0, 4, 1], &mut out).unwrap_err();
         assert!(matches!(err, Error::IdOutOfRange { id: 4, num_embeddings: 4 }));

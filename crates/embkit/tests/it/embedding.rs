@@ -24,7 +24,7 @@ proptest! {
     /// The gather computes exactly the one-hot product it stands for.
     #[test]
     fn forward_equals_one_hot_product((rows, dim, ids) in shape_and_ids(), seed: u64) {
-        let table = EmbeddingConfig::new(rows, dim)
+        let mut table = EmbeddingConfig::new(rows, dim)
             .with_init(Init::Normal { std: 1.0 })
             .init(&mut StdRng::seed_from_u64(seed))
             .unwrap();
@@ -37,7 +37,7 @@ proptest! {
     /// Any id at or past the last row is refused, never clamped.
     #[test]
     fn forward_rejects_ids_past_the_table(rows in 1usize..64, past in 0u32..8) {
-        let table = EmbeddingConfig::new(rows, 2).init(&mut StdRng::seed_from_u64(0)).unwrap();
+        let mut table = EmbeddingConfig::new(rows, 2).init(&mut StdRng::seed_from_u64(0)).unwrap();
         prop_assert!(table.forward(aview1(&[rows as u32 + past])).is_err());
     }
 
