@@ -122,8 +122,32 @@ impl Loss {
         pred: ArrayViewD<'_, f32>,
         target: ArrayViewD<'_, f32>,
     ) -> Result<(f32, ArrayD<f32>)> {
+        self.forward_backward_masked(pred, target, None)
+    }
+
+    /// [`forward_backward`](Self::forward_backward) for sequence outputs
+    /// with a mask (Keras's `mask_zero`): the loss is the mean over the
+    /// unmasked predictions only, `Σ mask·loss / (Σ mask + 1e-7)` as Keras
+    /// 3 computes it, and masked predictions get no gradient.
+    ///
+    /// # Shapes
+    ///
+    /// - `pred`: `[batch, steps, k]`
+    /// - `mask`: `[batch, steps]` (`pred`'s shape without the last axis),
+    ///   true for the predictions that count
+    ///
+    /// # Errors
+    ///
+    /// As [`forward_backward`](Self::forward_backward), and
+    /// [`Error::ShapeMismatch`] for a mask of another shape.
+    pub fn forward_backward_masked(
+        &self,
+        pred: ArrayViewD<'_, f32>,
+        target: ArrayViewD<'_, f32>,
+        mask: Option<ArrayViewD<'_, bool>>,
+    ) -> Result<(f32, ArrayD<f32>)> {
         let mut grad = vec![0.0; pred.len()];
-        let loss = self.compute(pred.view(), target, Some(&mut grad))?;
+        let loss = self.compute(pred.view(), target, mask, Some(&mut grad))?;
         let grad =
             ArrayD::from_shape_vec(IxDyn(pred.shape()), grad).expect("one gradient per prediction");
         Ok((loss, grad))
@@ -135,7 +159,22 @@ impl Loss {
     ///
     /// As [`forward_backward`](Self::forward_backward).
     pub fn value(&self, pred: ArrayViewD<'_, f32>, target: ArrayViewD<'_, f32>) -> Result<f32> {
-        self.compute(pred, target, None)
+        self.compute(pred, target, None, None)
+    }
+
+    /// The masked mean loss, without the gradient (see
+    /// [`forward_backward_masked`](Self::forward_backward_masked)).
+    ///
+    /// # Errors
+    ///
+    /// As [`forward_backward_masked`](Self::forward_backward_masked).
+    pub fn value_masked(
+        &self,
+        pred: ArrayViewD<'_, f32>,
+        target: ArrayViewD<'_, f32>,
+        mask: Option<ArrayViewD<'_, bool>>,
+    ) -> Result<f32> {
+        self.compute(pred, target, mask, None)
     }
 
     /// The logits form of this loss, when it is a probability
@@ -180,6 +219,7 @@ impl Loss {
         &self,
         pred: ArrayViewD<'_, f32>,
         target: ArrayViewD<'_, f32>,
+        mask: Option<ArrayViewD<'_, bool>>,
         grad: Option<&mut [f32]>,
     ) -> Result<f32> {
         if pred.is_empty() {
@@ -188,32 +228,57 @@ impl Loss {
         // Row-major copies: the layouts of `pred` and `target` do not matter.
         let p: Vec<f32> = pred.iter().copied().collect();
         let t: Vec<f32> = target.iter().copied().collect();
-        let (sum, count) = match *self {
+        // A "row" is one prediction: the last axis of `pred`.
+        let k = class_axis(pred.shape())?;
+        let w = row_weights(pred.shape(), p.len() / k, mask)?;
+        let sum = match *self {
             Loss::SparseCategoricalCrossentropy { from_logits } => {
-                let k = class_axis(pred.shape())?;
                 check_sparse_shape(pred.shape(), target.shape())?;
                 let labels = class_ids(&t, k)?;
-                sparse_cce(&p, &labels, k, from_logits, grad)
+                sparse_cce(&p, &labels, k, from_logits, &w, grad)
             }
             Loss::CategoricalCrossentropy { from_logits } => {
-                let k = class_axis(pred.shape())?;
                 check_same_shape(pred.shape(), target.shape())?;
                 check_finite(&t)?;
-                cce(&p, &t, k, from_logits, grad)
+                cce(&p, &t, k, from_logits, &w, grad)
             }
             Loss::BinaryCrossentropy { from_logits } => {
                 check_same_shape(pred.shape(), target.shape())?;
                 check_finite(&t)?;
-                (bce(&p, &t, from_logits, grad), p.len())
+                bce(&p, &t, k, from_logits, &w, grad)
             }
             Loss::MeanSquaredError => {
                 check_same_shape(pred.shape(), target.shape())?;
                 check_finite(&t)?;
-                (mse(&p, &t, grad), p.len())
+                mse(&p, &t, k, &w, grad)
             }
         };
-        Ok((sum / count as f64) as f32)
+        Ok(sum as f32)
     }
+}
+
+/// The weight of each row's loss in the total: `1 / rows` (the mean), or
+/// with a mask Keras's masked mean, `mask / (valid + 1e-7)`, which makes
+/// the loss the mean over the unmasked rows.
+fn row_weights(
+    pred: &[usize],
+    rows: usize,
+    mask: Option<ArrayViewD<'_, bool>>,
+) -> Result<Vec<f64>> {
+    let Some(mask) = mask else {
+        return Ok(vec![1.0 / rows as f64; rows]);
+    };
+    let lead = &pred[..pred.len() - 1];
+    if mask.shape() != lead {
+        return Err(Error::shape(
+            "mask",
+            format!("{lead:?} (the predictions without the last axis)"),
+            mask.shape(),
+        ));
+    }
+    let valid = mask.iter().filter(|&&m| m).count() as f64;
+    let denom = valid + f64::from(EPSILON);
+    Ok(mask.iter().map(|&m| if m { 1.0 / denom } else { 0.0 }).collect())
 }
 
 /// The length of the class axis (the last), which must exist and be
@@ -299,12 +364,20 @@ fn clip(p: f64) -> f64 {
     f64::from((p as f32).clamp(EPSILON, 1.0 - EPSILON))
 }
 
-/// Sum of the element losses; the gradient of their mean goes to `grad`.
-fn bce(p: &[f32], t: &[f32], from_logits: bool, grad: Option<&mut [f32]>) -> f64 {
-    let scale = 1.0 / p.len() as f64;
+/// The weighted sum of the row losses (a row's loss is the mean of its
+/// `k` element losses, as Keras); its gradient goes to `grad`.
+fn bce(
+    p: &[f32],
+    t: &[f32],
+    k: usize,
+    from_logits: bool,
+    w: &[f64],
+    grad: Option<&mut [f32]>,
+) -> f64 {
     let mut sum = 0.0;
     let mut grad = grad;
     for (i, (&p, &y)) in p.iter().zip(t).enumerate() {
+        let scale = w[i / k] / k as f64;
         let (p, y) = (p as f64, y as f64);
         let (loss, g) = if from_logits {
             (p.max(0.0) - p * y + (-p.abs()).exp().ln_1p(), sigmoid(p) - y)
@@ -313,7 +386,7 @@ fn bce(p: &[f32], t: &[f32], from_logits: bool, grad: Option<&mut [f32]>) -> f64
             let g = if unclipped(p) { (c - y) / (c * (1.0 - c)) } else { 0.0 };
             (-(y * c.ln() + (1.0 - y) * (1.0 - c).ln()), g)
         };
-        sum += loss;
+        sum += loss * scale;
         if let Some(grad) = grad.as_deref_mut() {
             grad[i] = (g * scale) as f32;
         }
@@ -321,13 +394,14 @@ fn bce(p: &[f32], t: &[f32], from_logits: bool, grad: Option<&mut [f32]>) -> f64
     sum
 }
 
-fn mse(p: &[f32], t: &[f32], grad: Option<&mut [f32]>) -> f64 {
-    let scale = 1.0 / p.len() as f64;
+/// As [`bce`], for the squared error.
+fn mse(p: &[f32], t: &[f32], k: usize, w: &[f64], grad: Option<&mut [f32]>) -> f64 {
     let mut sum = 0.0;
     let mut grad = grad;
     for (i, (&p, &y)) in p.iter().zip(t).enumerate() {
+        let scale = w[i / k] / k as f64;
         let d = p as f64 - y as f64;
-        sum += d * d;
+        sum += d * d * scale;
         if let Some(grad) = grad.as_deref_mut() {
             grad[i] = (2.0 * d * scale) as f32;
         }
@@ -335,25 +409,26 @@ fn mse(p: &[f32], t: &[f32], grad: Option<&mut [f32]>) -> f64 {
     sum
 }
 
-/// Sum of the per-sample losses and the number of samples.
+/// The weighted sum of the row losses; its gradient goes to `grad`.
 fn cce(
     p: &[f32],
     t: &[f32],
     k: usize,
     from_logits: bool,
+    w: &[f64],
     grad: Option<&mut [f32]>,
-) -> (f64, usize) {
-    let rows = p.len() / k;
-    let scale = 1.0 / rows as f64;
+) -> f64 {
     let mut sum = 0.0;
     let mut grad = grad;
     let mut gq = vec![0.0f64; k];
     for (r, (pl, tl)) in p.chunks_exact(k).zip(t.chunks_exact(k)).enumerate() {
+        let scale = w[r];
         let out = grad.as_deref_mut().map(|g| &mut g[r * k..(r + 1) * k]);
         if from_logits {
             let lse = log_sum_exp(pl);
             let ysum: f64 = tl.iter().map(|&y| y as f64).sum();
-            sum -= pl.iter().zip(tl).map(|(&z, &y)| y as f64 * (z as f64 - lse)).sum::<f64>();
+            sum -=
+                scale * pl.iter().zip(tl).map(|(&z, &y)| y as f64 * (z as f64 - lse)).sum::<f64>();
             if let Some(out) = out {
                 for ((o, &z), &y) in out.iter_mut().zip(pl).zip(tl) {
                     *o = (((z as f64 - lse).exp() * ysum - y as f64) * scale) as f32;
@@ -365,7 +440,7 @@ fn cce(
             let mut dot = 0.0;
             for ((gq, &p), &y) in gq.iter_mut().zip(pl).zip(tl) {
                 let q = p as f64 / s;
-                sum -= y as f64 * clip(q).ln();
+                sum -= scale * y as f64 * clip(q).ln();
                 *gq = if unclipped(q) { -(y as f64) / q } else { 0.0 };
                 dot += *gq * q;
             }
@@ -377,25 +452,26 @@ fn cce(
             }
         }
     }
-    (sum, rows)
+    sum
 }
 
+/// The weighted sum of the row losses; its gradient goes to `grad`.
 fn sparse_cce(
     p: &[f32],
     labels: &[usize],
     k: usize,
     from_logits: bool,
+    w: &[f64],
     grad: Option<&mut [f32]>,
-) -> (f64, usize) {
-    let rows = labels.len();
-    let scale = 1.0 / rows as f64;
+) -> f64 {
     let mut sum = 0.0;
     let mut grad = grad;
     for (r, (pl, &c)) in p.chunks_exact(k).zip(labels).enumerate() {
+        let scale = w[r];
         let out = grad.as_deref_mut().map(|g| &mut g[r * k..(r + 1) * k]);
         if from_logits {
             let lse = log_sum_exp(pl);
-            sum += lse - pl[c] as f64;
+            sum += scale * (lse - pl[c] as f64);
             if let Some(out) = out {
                 for (j, (o, &z)) in out.iter_mut().zip(pl).enumerate() {
                     let hot = if j == c { 1.0 } else { 0.0 };
@@ -406,7 +482,7 @@ fn sparse_cce(
             // Keras clips, takes the log and applies a softmax cross-entropy
             // to it: -ln(clip(p_c) / sum(clip(p))).
             let s: f64 = pl.iter().map(|&v| clip(v as f64)).sum();
-            sum += s.ln() - clip(pl[c] as f64).ln();
+            sum += scale * (s.ln() - clip(pl[c] as f64).ln());
             if let Some(out) = out {
                 for (j, (o, &p)) in out.iter_mut().zip(pl).enumerate() {
                     let p = p as f64;
@@ -417,7 +493,7 @@ fn sparse_cce(
             }
         }
     }
-    (sum, rows)
+    sum
 }
 
 impl fmt::Display for Loss {

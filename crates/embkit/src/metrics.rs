@@ -100,11 +100,57 @@ impl Metric {
         pred: ArrayViewD<'_, f32>,
         target: ArrayViewD<'_, f32>,
     ) -> Result<(f64, usize)> {
-        match self.resolve(pred.shape(), target.shape()) {
-            Metric::BinaryAccuracy { threshold } => binary(pred, target, threshold),
-            Metric::CategoricalAccuracy => categorical(pred, target),
-            _ => sparse_categorical(pred, target),
+        self.sum_and_count_masked(pred, target, None)
+    }
+
+    /// [`sum_and_count`](Self::sum_and_count) for sequence outputs with a
+    /// mask (Keras's `mask_zero`): only the predictions whose mask is true
+    /// count, as Keras passes the mask as sample weights.
+    ///
+    /// # Shapes
+    ///
+    /// - `pred`: `[batch, steps, k]`
+    /// - `mask`: `[batch, steps]`, `pred`'s shape without the last axis
+    ///
+    /// # Errors
+    ///
+    /// As [`sum_and_count`](Self::sum_and_count), and
+    /// [`Error::ShapeMismatch`] for a mask of another shape.
+    pub fn sum_and_count_masked(
+        &self,
+        pred: ArrayViewD<'_, f32>,
+        target: ArrayViewD<'_, f32>,
+        mask: Option<ArrayViewD<'_, bool>>,
+    ) -> Result<(f64, usize)> {
+        // One verdict per unit; `per_row` units share a row of the mask.
+        let (correct, per_row) = match self.resolve(pred.shape(), target.shape()) {
+            Metric::BinaryAccuracy { threshold } => {
+                let per_row = if pred.ndim() <= 1 { 1 } else { pred.shape()[pred.ndim() - 1] };
+                (binary(pred.view(), target, threshold)?, per_row.max(1))
+            }
+            Metric::CategoricalAccuracy => (categorical(pred.view(), target)?, 1),
+            _ => (sparse_categorical(pred.view(), target)?, 1),
+        };
+        let Some(mask) = mask else {
+            return Ok((correct.iter().filter(|&&c| c).count() as f64, correct.len()));
+        };
+        let lead = &pred.shape()[..pred.ndim().saturating_sub(1)];
+        if mask.shape() != lead {
+            return Err(Error::shape(
+                "mask",
+                format!("{lead:?} (the predictions without the last axis)"),
+                mask.shape(),
+            ));
         }
+        let mask: Vec<bool> = mask.iter().copied().collect();
+        let (mut sum, mut count) = (0.0, 0);
+        for (i, &c) in correct.iter().enumerate() {
+            if mask[i / per_row] {
+                count += 1;
+                sum += f64::from(u8::from(c));
+            }
+        }
+        Ok((sum, count))
     }
 
     /// The concrete metric `Accuracy` stands for with these shapes; other
@@ -121,11 +167,12 @@ impl Metric {
     }
 }
 
+/// Whether each prediction is right, one verdict per element.
 fn binary(
     pred: ArrayViewD<'_, f32>,
     target: ArrayViewD<'_, f32>,
     threshold: f32,
-) -> Result<(f64, usize)> {
+) -> Result<Vec<bool>> {
     let (p, t) = (pred.shape(), target.shape());
     let squeezed = |long: &[usize], short: &[usize]| {
         long.len() == short.len() + 1 && long.last() == Some(&1) && long[..short.len()] == *short
@@ -135,15 +182,15 @@ fn binary(
     }
     // Both iterate in row-major order, which lines them up even when one
     // has the extra trailing axis of 1.
-    let correct = pred
+    Ok(pred
         .iter()
         .zip(target.iter())
-        .filter(|(&p, &y)| (if p > threshold { 1.0 } else { 0.0 }) == y)
-        .count();
-    Ok((correct as f64, pred.len()))
+        .map(|(&p, &y)| (if p > threshold { 1.0 } else { 0.0 }) == y)
+        .collect())
 }
 
-fn categorical(pred: ArrayViewD<'_, f32>, target: ArrayViewD<'_, f32>) -> Result<(f64, usize)> {
+/// Whether each row's arg-max is the target's, one verdict per row.
+fn categorical(pred: ArrayViewD<'_, f32>, target: ArrayViewD<'_, f32>) -> Result<Vec<bool>> {
     let k = class_axis(pred.shape())?;
     if pred.shape() != target.shape() {
         return Err(Error::shape(
@@ -154,15 +201,11 @@ fn categorical(pred: ArrayViewD<'_, f32>, target: ArrayViewD<'_, f32>) -> Result
     }
     let (p, t): (Vec<f32>, Vec<f32>) =
         (pred.iter().copied().collect(), target.iter().copied().collect());
-    let correct =
-        p.chunks_exact(k).zip(t.chunks_exact(k)).filter(|(p, t)| argmax(p) == argmax(t)).count();
-    Ok((correct as f64, p.len() / k))
+    Ok(p.chunks_exact(k).zip(t.chunks_exact(k)).map(|(p, t)| argmax(p) == argmax(t)).collect())
 }
 
-fn sparse_categorical(
-    pred: ArrayViewD<'_, f32>,
-    target: ArrayViewD<'_, f32>,
-) -> Result<(f64, usize)> {
+/// Whether each row's arg-max is its class id, one verdict per row.
+fn sparse_categorical(pred: ArrayViewD<'_, f32>, target: ArrayViewD<'_, f32>) -> Result<Vec<bool>> {
     let k = class_axis(pred.shape())?;
     let (p_shape, t_shape) = (pred.shape(), target.shape());
     let lead = &p_shape[..p_shape.len() - 1];
@@ -177,16 +220,15 @@ fn sparse_categorical(
         ));
     }
     let p: Vec<f32> = pred.iter().copied().collect();
-    let mut correct = 0;
-    for (row, &id) in p.chunks_exact(k).zip(target.iter()) {
-        if !(id.is_finite() && id >= 0.0 && id.fract() == 0.0 && (id as usize) < k) {
-            return Err(Error::config("target", format!("class index {id} is not in 0..{k}")));
-        }
-        if argmax(row) == id as usize {
-            correct += 1;
-        }
-    }
-    Ok((correct as f64, p.len() / k))
+    p.chunks_exact(k)
+        .zip(target.iter())
+        .map(|(row, &id)| {
+            if !(id.is_finite() && id >= 0.0 && id.fract() == 0.0 && (id as usize) < k) {
+                return Err(Error::config("target", format!("class index {id} is not in 0..{k}")));
+            }
+            Ok(argmax(row) == id as usize)
+        })
+        .collect()
 }
 
 fn class_axis(shape: &[usize]) -> Result<usize> {

@@ -1,6 +1,6 @@
 //! [`GlobalAveragePooling1D`]: the mean over the steps of a sequence.
 
-use ndarray::{ArrayD, ArrayViewD, Axis};
+use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, Axis};
 
 use crate::{Error, Result};
 
@@ -26,6 +26,8 @@ use crate::{Error, Result};
 #[derive(Debug, Clone, Default)]
 pub struct GlobalAveragePooling1D {
     input_shape: Option<Vec<usize>>,
+    /// The mask of the last training forward, if it had one.
+    mask: Option<Array2<bool>>,
 }
 
 impl GlobalAveragePooling1D {
@@ -41,6 +43,30 @@ impl GlobalAveragePooling1D {
     ///
     /// [`Error::ShapeMismatch`] if `x` is not of rank 3 or has no steps.
     pub fn forward(&mut self, x: ArrayViewD<'_, f32>, training: bool) -> Result<ArrayD<f32>> {
+        self.forward_masked(x, None, training)
+    }
+
+    /// The mean over the unmasked steps only, as Keras's
+    /// `GlobalAveragePooling1D` with a mask (from `mask_zero`):
+    /// `Σ mask·x / Σ mask` per sample and feature. A sample whose steps are
+    /// all masked gives NaN (0 / 0), as in Keras.
+    ///
+    /// # Shapes
+    ///
+    /// - `x`: `[batch, steps, features]`
+    /// - `mask`: `[batch, steps]`, true for the steps that count
+    /// - returns: `[batch, features]`
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ShapeMismatch`] for an input that is not
+    /// `[batch, steps >= 1, features]` or a mask of another shape.
+    pub fn forward_masked(
+        &mut self,
+        x: ArrayViewD<'_, f32>,
+        mask: Option<ArrayView2<'_, bool>>,
+        training: bool,
+    ) -> Result<ArrayD<f32>> {
         let shape = x.shape();
         if shape.len() != 3 || shape[1] == 0 {
             return Err(Error::shape(
@@ -49,11 +75,32 @@ impl GlobalAveragePooling1D {
                 shape,
             ));
         }
-        let steps = shape[1] as f32;
+        if let Some(m) = &mask {
+            if m.shape() != &shape[..2] {
+                return Err(Error::shape(
+                    "GlobalAveragePooling1D mask",
+                    format!("[{}, {}]", shape[0], shape[1]),
+                    m.shape(),
+                ));
+            }
+        }
         if training {
             self.input_shape = Some(shape.to_vec());
+            self.mask = mask.map(|m| m.to_owned());
         }
-        Ok(x.sum_axis(Axis(1)) / steps)
+        let Some(mask) = mask else {
+            return Ok(x.sum_axis(Axis(1)) / shape[1] as f32);
+        };
+        let mut out = ArrayD::zeros(ndarray::IxDyn(&[shape[0], shape[2]]));
+        for (b, (sample, keep)) in x.outer_iter().zip(mask.outer_iter()).enumerate() {
+            let valid = keep.iter().filter(|&&k| k).count() as f32;
+            let mut row = out.index_axis_mut(Axis(0), b);
+            for (step, _) in sample.outer_iter().zip(keep).filter(|(_, &k)| k) {
+                row += &step;
+            }
+            row /= valid;
+        }
+        Ok(out)
     }
 
     /// Spreads the gradient evenly over the steps: every step of a sample
@@ -81,11 +128,24 @@ impl GlobalAveragePooling1D {
                 grad_out.shape(),
             ));
         }
-        let g = &grad_out / steps as f32;
-        Ok(g.insert_axis(Axis(1))
-            .broadcast(shape.as_slice())
-            .expect("[batch, 1, features] broadcasts to [batch, steps, features]")
-            .to_owned())
+        let Some(mask) = &self.mask else {
+            let g = &grad_out / steps as f32;
+            return Ok(g
+                .insert_axis(Axis(1))
+                .broadcast(shape.as_slice())
+                .expect("[batch, 1, features] broadcasts to [batch, steps, features]")
+                .to_owned());
+        };
+        // Each unmasked step gets grad / valid; masked steps get nothing.
+        let mut out = ArrayD::zeros(ndarray::IxDyn(shape));
+        for (b, keep) in mask.outer_iter().enumerate() {
+            let valid = keep.iter().filter(|&&k| k).count() as f32;
+            let g = grad_out.index_axis(Axis(0), b);
+            for (s, _) in keep.iter().enumerate().filter(|(_, &k)| k) {
+                out.index_axis_mut(Axis(0), b).index_axis_mut(Axis(0), s).assign(&(&g / valid));
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -115,6 +175,21 @@ mod tests {
         assert_eq!(gi.shape(), &[1, 4, 2]);
         assert!(gi.index_axis(Axis(2), 0).iter().all(|&v| v == 1.0));
         assert!(gi.index_axis(Axis(2), 1).iter().all(|&v| v == 2.0));
+    }
+
+    #[test]
+    fn masked_steps_are_left_out_of_the_mean_and_the_gradient() {
+        // Keras: sum(x * mask) / sum(mask) over the steps.
+        let mut p = GlobalAveragePooling1D::new();
+        let x = ArrayD::from_shape_fn(IxDyn(&[2, 3, 1]), |i| (1 + i[0] * 3 + i[1]) as f32);
+        let mask = ndarray::arr2(&[[true, false, true], [false, false, false]]);
+        let y = p.forward_masked(x.view(), Some(mask.view()), true).unwrap();
+        assert_eq!(y[[0, 0]], 2.0); // (1 + 3) / 2
+        assert!(y[[1, 0]].is_nan()); // 0 / 0, as Keras
+        let g = p.backward(ndarray::arr2(&[[1.0f32], [1.0]]).into_dyn().view()).unwrap();
+        assert_eq!(g.iter().copied().collect::<Vec<_>>(), vec![0.5, 0.0, 0.5, 0.0, 0.0, 0.0]);
+        let bad = ndarray::Array2::from_elem((2, 2), true);
+        assert!(p.forward_masked(x.view(), Some(bad.view()), false).is_err());
     }
 
     #[test]

@@ -7,4 +7,5 @@ mod layers;
 mod model;
 mod optim;
 mod query;
+mod reference;
 mod vocab;
