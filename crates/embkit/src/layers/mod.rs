@@ -25,7 +25,7 @@ pub use embedding::{one_hot, Embedding, EmbeddingConfig};
 pub use flatten::Flatten;
 pub use pooling::GlobalAveragePooling1D;
 
-use ndarray::{ArrayD, ArrayViewD};
+use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
@@ -158,6 +158,38 @@ impl Layer {
             Layer::Activation(l) => l.forward(x, training),
             Layer::GlobalAveragePooling1D(l) => l.forward(x, training),
             Layer::Dropout(l) => l.forward(x, training),
+        }
+    }
+
+    /// [`forward`](Self::forward) with the mask of the input's steps (from
+    /// an embedding with `mask_zero`), as Keras propagates masks: returns
+    /// the output and the output's mask. [`GlobalAveragePooling1D`]
+    /// averages the unmasked steps and consumes the mask; [`Flatten`]
+    /// drops it (Keras warns; see [`SequentialConfig::warnings`](crate::SequentialConfig::warnings));
+    /// the other layers keep it while their output still has a steps axis.
+    ///
+    /// # Shapes
+    ///
+    /// - `mask`: `[batch, steps]`, true for the steps that count
+    ///
+    /// # Errors
+    ///
+    /// As [`forward`](Self::forward); [`Error::ShapeMismatch`](crate::Error::ShapeMismatch)
+    /// for a mask of another shape.
+    pub fn forward_masked(
+        &mut self,
+        x: ArrayViewD<'_, f32>,
+        mask: Option<ArrayView2<'_, bool>>,
+        training: bool,
+    ) -> Result<(ArrayD<f32>, Option<Array2<bool>>)> {
+        match self {
+            Layer::GlobalAveragePooling1D(l) => Ok((l.forward_masked(x, mask, training)?, None)),
+            Layer::Flatten(l) => Ok((l.forward(x, training)?, None)),
+            other => {
+                let y = other.forward(x, training)?;
+                let keep = mask.filter(|_| y.ndim() >= 3).map(|m| m.to_owned());
+                Ok((y, keep))
+            }
         }
     }
 
