@@ -15,6 +15,7 @@ mod activation;
 mod dense;
 mod dropout;
 mod embedding;
+mod embedding_bag;
 mod flatten;
 mod pooling;
 
@@ -22,6 +23,7 @@ pub use activation::{Activation, ActivationLayer};
 pub use dense::{Dense, DenseConfig};
 pub use dropout::{Dropout, DropoutConfig};
 pub use embedding::{one_hot, Embedding, EmbeddingConfig};
+pub use embedding_bag::{BagMode, EmbeddingBag, EmbeddingBagConfig};
 pub use flatten::Flatten;
 pub use pooling::GlobalAveragePooling1D;
 

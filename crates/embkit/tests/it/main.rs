@@ -2,6 +2,7 @@
 
 mod data;
 mod embedding;
+mod embedding_bag;
 mod golden;
 mod layers;
 mod model;
