@@ -12,20 +12,25 @@
 //! axis is the batch.
 
 mod activation;
+mod constraint;
 mod dense;
 mod dropout;
 mod embedding;
 mod embedding_bag;
 mod flatten;
 mod pooling;
+mod regularizer;
 
 pub use activation::{Activation, ActivationLayer};
+pub use constraint::Constraint;
 pub use dense::{Dense, DenseConfig};
 pub use dropout::{Dropout, DropoutConfig};
+pub use embedding::LoraConfig;
 pub use embedding::{one_hot, Embedding, EmbeddingConfig};
 pub use embedding_bag::{BagMode, EmbeddingBag, EmbeddingBagConfig};
 pub use flatten::Flatten;
 pub use pooling::GlobalAveragePooling1D;
+pub use regularizer::Regularizer;
 
 use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD};
 use rand::Rng;
