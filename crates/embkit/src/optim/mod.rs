@@ -4,19 +4,45 @@
 //! Every optimizer implements [`Optimizer`]. State (momentum, moments,
 //! accumulators) is kept per parameter, keyed by the name the model gives
 //! it (`"embedding"`, `"layers.1.kernel"`), and is allocated on first use.
-//! Table updates through [`Optimizer::step_rows`] are lazy: rows that are
-//! not in the gradient, and their state, do not change (PyTorch's sparse
-//! semantics). Keras's formulas and default hyper-parameters are used;
-//! each optimizer's docs give the formula it implements.
+//! The iteration count, which Adam's bias correction and Adagrad's
+//! `lr_decay` use, is one counter for the whole optimizer, advanced by
+//! [`Optimizer::finish_step`].
 //!
-//! Two differences from Keras follow from the row format. A
-//! [`RowGrad`] sums the rows of an id seen several times in a batch before
-//! the optimizer squares anything, so Adagrad and RMSprop accumulate
-//! `(g₁ + g₂)²` where Keras accumulates `g₁² + g₂²` (PyTorch sums first,
-//! as here). And Adam leaves the moments of rows outside the batch alone,
-//! as PyTorch's `SparseAdam` does, where Keras decays them on every step.
-//! The iteration count, which Adam's bias correction uses, is one counter
-//! for the whole optimizer, advanced by [`Optimizer::finish_step`].
+//! # Two references
+//!
+//! Each optimizer follows Keras 3 by default (`new()`: its formula and its
+//! defaults). Where PyTorch computes something else, the config has a
+//! flavour ([`Flavour`], [`AdamFlavour`]) and a constructor with PyTorch's
+//! defaults ([`SgdConfig::pytorch`], [`AdagradConfig::pytorch`],
+//! [`RmsPropConfig::pytorch`], [`AdamConfig::pytorch`],
+//! [`AdamConfig::pytorch_sparse`], [`AdamWConfig::pytorch`]). Each
+//! optimizer's docs give both formulas. [`Ftrl`] exists in Keras only and
+//! [`RowWiseAdagrad`] in FBGEMM (PyTorch's recommendation-model kernels)
+//! only.
+//!
+//! # Tables
+//!
+//! A table's gradient is a [`RowGrad`]: the sorted unique ids of a batch
+//! and one summed row each. How a step treats the rows outside it, and ids
+//! seen several times, is each config's [`TableUpdates`]:
+//!
+//! - [`TableUpdates::Lazy`] (the default): only the rows in the gradient
+//!   and their state change, and second moments use the square of the
+//!   summed row, `(Σ gᵢ)²`. This is PyTorch with `sparse=True`
+//!   (`SparseAdam`, sparse `Adagrad`).
+//! - [`TableUpdates::Dense`]: the step of the dense gradient the rows stand
+//!   for: every row steps, with a zero gradient outside the batch. This is
+//!   PyTorch with `sparse=False` (the default) and any optimizer.
+//! - [`TableUpdates::Keras`]: what Keras 3 with the TensorFlow backend does
+//!   with an embedding's gradient: the steps of `Dense`, but second moments
+//!   and accumulators add `Σ gᵢ²` ([`RowGrad::squares`]) for an id seen
+//!   several times.
+//!
+//! Optimizers for which a zero gradient changes nothing (SGD without
+//! momentum, Adagrad, row-wise Adagrad) visit only the rows of the gradient
+//! in every mode. The others visit every row of the table in the `Dense`
+//! and `Keras` modes, as the references do; [`TableUpdates`] lists what
+//! moves for each.
 //!
 //! # Examples
 //!
@@ -44,12 +70,20 @@
 
 mod adagrad;
 mod adam;
+mod adamw;
+mod clip;
+mod ftrl;
 mod rmsprop;
+mod rowwise_adagrad;
 mod sgd;
 
 pub use adagrad::{Adagrad, AdagradConfig};
-pub use adam::{Adam, AdamConfig};
+pub use adam::{Adam, AdamConfig, AdamFlavour};
+pub use adamw::{AdamW, AdamWConfig};
+pub use clip::{GradMut, GradientClipping, RowNorm};
+pub use ftrl::{Ftrl, FtrlConfig};
 pub use rmsprop::{RmsProp, RmsPropConfig};
+pub use rowwise_adagrad::{RowWiseAdagrad, RowWiseAdagradConfig};
 pub use sgd::{Sgd, SgdConfig};
 
 use std::collections::HashMap;
@@ -73,18 +107,23 @@ pub trait Optimizer: std::fmt::Debug + Send {
     /// Nothing changes on an error.
     fn step_dense(&mut self, key: &str, value: &mut [f32], grad: &[f32]) -> Result<()>;
 
-    /// Updates, in place, the rows of the table `key` (row-major,
-    /// `[num_embeddings, grad.dim()]`) that `grad` names. Other rows and
-    /// their state are untouched (lazy semantics). An empty `grad` is a
-    /// no-op.
+    /// Updates, in place, the table `key` (row-major,
+    /// `[num_embeddings, grad.dim()]`) from the rows of `grad`.
+    ///
+    /// With [`TableUpdates::Lazy`] (the default) only the rows `grad` names
+    /// change, other rows and their state are untouched, and an empty
+    /// `grad` is a no-op. With [`TableUpdates::Dense`] and
+    /// [`TableUpdates::Keras`] the rows outside `grad` take a step with a
+    /// zero gradient, which moves them for the optimizers that have
+    /// momentum (see [`TableUpdates`]).
     ///
     /// # Errors
     ///
     /// [`Error::IdOutOfRange`] for an id past the table;
     /// [`Error::ShapeMismatch`] if the rows of `grad` are empty, the table's
-    /// length is not a multiple of the row length, or it differs from the
-    /// table first seen under `key`. Everything is checked before any row
-    /// or state changes.
+    /// length is not a multiple of the row length, or its shape differs
+    /// from the table first seen under `key`. Everything is checked before
+    /// any row or state changes.
     fn step_rows(&mut self, key: &str, table: &mut [f32], grad: &RowGrad) -> Result<()>;
 
     /// Ends a training step: advances the iteration counter.
@@ -113,6 +152,14 @@ pub enum OptimizerConfig {
     /// [`RmsProp`]. Tagged `"rmsprop"`, the name Keras uses.
     #[serde(rename = "rmsprop", alias = "rms_prop")]
     RmsProp(RmsPropConfig),
+    /// [`AdamW`]. Tagged `"adamw"`, the name Keras uses.
+    #[serde(rename = "adamw", alias = "adam_w")]
+    AdamW(AdamWConfig),
+    /// [`Ftrl`].
+    Ftrl(FtrlConfig),
+    /// [`RowWiseAdagrad`]. Tagged `"rowwise_adagrad"`, FBGEMM's name.
+    #[serde(rename = "rowwise_adagrad", alias = "row_wise_adagrad")]
+    RowWiseAdagrad(RowWiseAdagradConfig),
 }
 
 impl OptimizerConfig {
@@ -127,79 +174,186 @@ impl OptimizerConfig {
             OptimizerConfig::Adagrad(c) => Box::new(c.init()?),
             OptimizerConfig::Adam(c) => Box::new(c.init()?),
             OptimizerConfig::RmsProp(c) => Box::new(c.init()?),
+            OptimizerConfig::AdamW(c) => Box::new(c.init()?),
+            OptimizerConfig::Ftrl(c) => Box::new(c.init()?),
+            OptimizerConfig::RowWiseAdagrad(c) => Box::new(c.init()?),
         })
     }
 
-    /// The optimizer's name as Keras spells it (`"adam"`, `"rmsprop"`).
+    /// The optimizer's name as Keras spells it (`"adam"`, `"rmsprop"`,
+    /// `"adamw"`), or FBGEMM for `"rowwise_adagrad"`. It is also the
+    /// `"optimizer"` tag of the serialised config.
     pub fn name(&self) -> &'static str {
         match self {
             OptimizerConfig::Sgd(_) => "sgd",
             OptimizerConfig::Adagrad(_) => "adagrad",
             OptimizerConfig::Adam(_) => "adam",
             OptimizerConfig::RmsProp(_) => "rmsprop",
+            OptimizerConfig::AdamW(_) => "adamw",
+            OptimizerConfig::Ftrl(_) => "ftrl",
+            OptimizerConfig::RowWiseAdagrad(_) => "rowwise_adagrad",
         }
     }
-}
 
-impl From<SgdConfig> for OptimizerConfig {
-    fn from(config: SgdConfig) -> Self {
-        OptimizerConfig::Sgd(config)
+    /// How the optimizer treats the rows of a table (see [`TableUpdates`]).
+    pub fn table_updates(&self) -> TableUpdates {
+        match self {
+            OptimizerConfig::Sgd(c) => c.table_updates,
+            OptimizerConfig::Adagrad(c) => c.table_updates,
+            OptimizerConfig::Adam(c) => c.table_updates,
+            OptimizerConfig::RmsProp(c) => c.table_updates,
+            OptimizerConfig::AdamW(c) => c.table_updates,
+            OptimizerConfig::Ftrl(c) => c.table_updates,
+            OptimizerConfig::RowWiseAdagrad(c) => c.table_updates,
+        }
+    }
+
+    /// Sets how the optimizer treats the rows of a table, whichever
+    /// optimizer it is.
+    pub fn with_table_updates(mut self, table_updates: TableUpdates) -> Self {
+        match &mut self {
+            OptimizerConfig::Sgd(c) => c.table_updates = table_updates,
+            OptimizerConfig::Adagrad(c) => c.table_updates = table_updates,
+            OptimizerConfig::Adam(c) => c.table_updates = table_updates,
+            OptimizerConfig::RmsProp(c) => c.table_updates = table_updates,
+            OptimizerConfig::AdamW(c) => c.table_updates = table_updates,
+            OptimizerConfig::Ftrl(c) => c.table_updates = table_updates,
+            OptimizerConfig::RowWiseAdagrad(c) => c.table_updates = table_updates,
+        }
+        self
     }
 }
 
-impl From<AdagradConfig> for OptimizerConfig {
-    fn from(config: AdagradConfig) -> Self {
-        OptimizerConfig::Adagrad(config)
-    }
+macro_rules! config_from {
+    ($($config:ident => $variant:ident),* $(,)?) => {
+        $(
+            impl From<$config> for OptimizerConfig {
+                fn from(config: $config) -> Self {
+                    OptimizerConfig::$variant(config)
+                }
+            }
+        )*
+    };
 }
 
-impl From<AdamConfig> for OptimizerConfig {
-    fn from(config: AdamConfig) -> Self {
-        OptimizerConfig::Adam(config)
-    }
+config_from! {
+    SgdConfig => Sgd,
+    AdagradConfig => Adagrad,
+    AdamConfig => Adam,
+    RmsPropConfig => RmsProp,
+    AdamWConfig => AdamW,
+    FtrlConfig => Ftrl,
+    RowWiseAdagradConfig => RowWiseAdagrad,
 }
 
-impl From<RmsPropConfig> for OptimizerConfig {
-    fn from(config: RmsPropConfig) -> Self {
-        OptimizerConfig::RmsProp(config)
-    }
+/// How an optimizer steps a table from a [`RowGrad`]: which rows move, and
+/// what an id seen several times in a batch adds to second moments.
+///
+/// | mode | rows that step | second moments of a repeated id | reference |
+/// |---|---|---|---|
+/// | `Lazy` | the rows of the gradient | `(Σ gᵢ)²` | PyTorch, `sparse=True` |
+/// | `Dense` | every row, `g = 0` outside the batch | `(Σ gᵢ)²` | PyTorch, `sparse=False` |
+/// | `Keras` | every row, `g = 0` outside the batch | `Σ gᵢ²` | Keras 3, TensorFlow backend |
+///
+/// A step with a zero gradient changes nothing for SGD without momentum,
+/// Adagrad and row-wise Adagrad, so there `Dense` is `Lazy`, and `Keras`
+/// differs from `Lazy` only in the accumulator. For the others, in the
+/// `Dense` and `Keras` modes (checked against TensorFlow 2.21 / Keras 3.15
+/// and PyTorch 2.15):
+///
+/// - **SGD with momentum**: the velocity of every row decays and every row
+///   with a velocity keeps moving. PyTorch's SGD does the same with a
+///   sparse gradient (its momentum buffer keeps every row it has seen), so
+///   `Lazy` SGD with momentum matches neither reference.
+/// - **Adam, AdamW**: `m` and `v` of every row decay on every step, and
+///   every row with a non-zero `m` moves. AdamW also decays the weights of
+///   every row on every step (in `Lazy` mode, only the rows of the batch).
+/// - **RMSprop**: the mean square (and, centered, the mean gradient) of
+///   every row decays; a row outside the batch moves only with momentum.
+/// - **FTRL**: every row is recomputed from its state, so a row never
+///   looked up becomes 0 (or its L1/L2 solution) after the first step, and
+///   the L2 shrinkage applies to every row.
+///
+/// Visiting every row costs `num_embeddings × embedding_dim` per step, as
+/// it does in the references.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum TableUpdates {
+    /// Only the rows in the gradient and their state change; second moments
+    /// use the square of the summed row (PyTorch's sparse optimizers).
+    #[default]
+    Lazy,
+    /// The step of the dense gradient: every row steps, with a zero
+    /// gradient outside the batch (PyTorch with `sparse=False`).
+    Dense,
+    /// Keras 3 with the TensorFlow backend: the steps of `Dense`, with the
+    /// sum of the occurrences' squares in second moments and accumulators.
+    Keras,
 }
 
-/// The state of one parameter: its length and `N` slot vectors, each
-/// either that long or empty (a slot the config does not use).
+/// Which reference's formula an optimizer computes, where Keras 3 and
+/// PyTorch differ. Each optimizer's docs give both.
+///
+/// The flavour sets formulas only; the defaults of each reference come
+/// from the config's constructors (`new()` for Keras, `pytorch()`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Flavour {
+    /// Keras 3's formula.
+    #[default]
+    #[serde(rename = "keras")]
+    Keras,
+    /// PyTorch's formula.
+    #[serde(rename = "pytorch")]
+    PyTorch,
+}
+
+/// What an optimizer's state holds per parameter: one value per element,
+/// one per row of a table (a dense parameter is one row), or nothing (a
+/// slot the config does not use).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Slot {
+    /// Not allocated.
+    Unused,
+    /// One value per element, starting at the given value.
+    Element(f32),
+    /// One value per row, starting at the given value.
+    Row(f32),
+}
+
+/// The state of one parameter: its length, its number of rows (1 for a
+/// dense parameter), and `N` slot vectors shaped as their [`Slot`] says.
 #[derive(Debug, Clone)]
 struct Slots<const N: usize> {
     len: usize,
+    rows: usize,
     slots: [Vec<f32>; N],
 }
 
 /// Per-key optimizer state with `N` slots per parameter (momentum,
-/// moments, accumulators), allocated on first use, plus the two ways of
-/// applying an elementwise update: to a whole parameter, or to the rows of
-/// a table named by a [`RowGrad`].
-///
-/// Each optimizer writes its update once, as a function of the weights,
-/// the gradient and the matching slices of its slots; this store hands it
-/// either whole vectors or one row of each.
+/// moments, accumulators), allocated on first use.
 #[derive(Debug, Clone)]
 struct SlotStore<const N: usize> {
-    /// The value each slot starts at; `None` for a slot the config does
-    /// not use, which stays empty.
-    init: [Option<f32>; N],
+    spec: [Slot; N],
     params: HashMap<String, Slots<N>>,
 }
 
 impl<const N: usize> SlotStore<N> {
-    fn new(init: [Option<f32>; N]) -> Self {
-        Self { init, params: HashMap::new() }
+    fn new(spec: [Slot; N]) -> Self {
+        Self { spec, params: HashMap::new() }
     }
 
-    /// The slots of `key`, allocated for a parameter of `len` values if
-    /// this is the first time `key` is seen.
-    fn slots(&mut self, key: &str, len: usize) -> Result<&mut [Vec<f32>; N]> {
+    /// The slots of `key`, allocated for a parameter of `len` values in
+    /// `rows` rows if this is the first time `key` is seen.
+    fn slots(&mut self, key: &str, len: usize, rows: usize) -> Result<&mut [Vec<f32>; N]> {
         if !self.params.contains_key(key) {
-            let slots = self.init.map(|init| init.map_or_else(Vec::new, |x| vec![x; len]));
-            self.params.insert(key.to_owned(), Slots { len, slots });
+            let slots = self.spec.map(|slot| match slot {
+                Slot::Unused => Vec::new(),
+                Slot::Element(init) => vec![init; len],
+                Slot::Row(init) => vec![init; rows],
+            });
+            self.params.insert(key.to_owned(), Slots { len, rows, slots });
         }
         let param = self.params.get_mut(key).expect("the state of `key` was inserted above");
         if param.len != len {
@@ -209,20 +363,77 @@ impl<const N: usize> SlotStore<N> {
                 &[len],
             ));
         }
+        if param.rows != rows {
+            return Err(Error::shape(
+                "optimizer state",
+                format!("{} rows, the shape first seen under {key:?}", param.rows),
+                &[rows, len / rows.max(1)],
+            ));
+        }
         Ok(&mut param.slots)
     }
+}
 
-    /// Applies `update` once to the whole of `value`.
-    fn step_dense<F>(
-        &mut self,
-        key: &str,
-        value: &mut [f32],
-        grad: &[f32],
-        mut update: F,
-    ) -> Result<()>
-    where
-        F: FnMut(&mut [f32], &[f32], [&mut [f32]; N]),
-    {
+/// The constants of one step of an elementwise optimizer, applied to
+/// matching slices of weights, gradient and state.
+///
+/// This is what each optimizer file writes: [`Stepper`] hands it either a
+/// whole dense parameter or one row of a table at a time.
+trait Kernel<const N: usize>: Copy {
+    /// Whether [`apply`](Self::apply) reads `g2`, the squared gradient. If
+    /// not, it is handed an empty slice.
+    const SQUARES: bool;
+
+    /// Whether a step with a zero gradient leaves the weights and every
+    /// slot as they are, so the rows outside a [`RowGrad`] can be skipped
+    /// in every [`TableUpdates`] mode.
+    fn zero_gradient_is_identity(self) -> bool;
+
+    /// One step over `w` with gradient `g` and squared gradient `g2` (the
+    /// same length as `g`, or empty if [`SQUARES`](Self::SQUARES) is
+    /// false). Each state slice holds one value per element of `w`, one
+    /// value for the whole of `w` (a row slot), or nothing (unused).
+    fn apply(self, w: &mut [f32], g: &[f32], g2: &[f32], state: [&mut [f32]; N]);
+}
+
+/// An optimizer config, seen as the rule [`Stepper`] runs.
+trait Rule<const N: usize>: Clone + std::fmt::Debug + Send + Into<OptimizerConfig> {
+    /// The constants of one step.
+    type Kernel: Kernel<N>;
+
+    /// The state this config needs per parameter.
+    fn slots(&self) -> [Slot; N];
+
+    /// How tables are stepped.
+    fn table_mode(&self) -> TableUpdates;
+
+    /// The constants of the step after `iterations` finished steps.
+    fn kernel(&self, iterations: u64) -> Self::Kernel;
+}
+
+/// The body every optimizer shares: its config, per-key state, the
+/// iteration count, and the two ways of applying a [`Kernel`]: to a whole
+/// dense parameter, or to the rows of a table as its [`TableUpdates`]
+/// says.
+#[derive(Debug, Clone)]
+struct Stepper<C, const N: usize> {
+    config: C,
+    state: SlotStore<N>,
+    iterations: u64,
+    /// Scratch for `g²` when the kernel needs it and the squares are not
+    /// taken from a [`RowGrad`].
+    squares: Vec<f32>,
+    /// A row of zeros: the gradient of rows outside a [`RowGrad`].
+    zeros: Vec<f32>,
+}
+
+impl<C: Rule<N>, const N: usize> Stepper<C, N> {
+    fn new(config: C) -> Self {
+        let state = SlotStore::new(config.slots());
+        Self { config, state, iterations: 0, squares: Vec::new(), zeros: Vec::new() }
+    }
+
+    fn step_dense(&mut self, key: &str, value: &mut [f32], grad: &[f32]) -> Result<()> {
         if grad.len() != value.len() {
             return Err(Error::shape(
                 "gradient",
@@ -230,25 +441,16 @@ impl<const N: usize> SlotStore<N> {
                 &[grad.len()],
             ));
         }
-        let slots = self.slots(key, value.len())?;
-        update(value, grad, slots.each_mut().map(Vec::as_mut_slice));
+        let kernel = self.config.kernel(self.iterations);
+        let slots = self.state.slots(key, value.len(), 1)?;
+        let g2 = if C::Kernel::SQUARES { squares_of(grad, &mut self.squares) } else { &[] };
+        kernel.apply(value, grad, g2, slots.each_mut().map(Vec::as_mut_slice));
         Ok(())
     }
 
-    /// Applies `update` to each row of `table` that `grad` names, with the
-    /// same rows of the slots. Everything is checked before anything
-    /// changes; an empty `grad` is a no-op.
-    fn step_rows<F>(
-        &mut self,
-        key: &str,
-        table: &mut [f32],
-        grad: &RowGrad,
-        mut update: F,
-    ) -> Result<()>
-    where
-        F: FnMut(&mut [f32], &[f32], [&mut [f32]; N]),
-    {
-        if grad.is_empty() {
+    fn step_rows(&mut self, key: &str, table: &mut [f32], grad: &RowGrad) -> Result<()> {
+        let mode = self.config.table_mode();
+        if grad.is_empty() && mode == TableUpdates::Lazy {
             return Ok(());
         }
         let dim = grad.dim();
@@ -272,31 +474,160 @@ impl<const N: usize> SlotStore<N> {
         if let Some(&id) = grad.ids().get(first_past) {
             return Err(Error::IdOutOfRange { id, num_embeddings });
         }
-        let slots = self.slots(key, table.len())?;
-        for (id, g) in grad.iter() {
-            let rows = id as usize * dim..(id as usize + 1) * dim;
-            let state = slots.each_mut().map(|slot| {
-                if slot.is_empty() {
-                    &mut [][..]
-                } else {
-                    &mut slot[rows.clone()]
-                }
+        let kernel = self.config.kernel(self.iterations);
+        let spec = self.state.spec;
+        let slots = self.state.slots(key, table.len(), num_embeddings)?;
+        let occurrences = mode == TableUpdates::Keras;
+        let every_row = mode != TableUpdates::Lazy && !kernel.zero_gradient_is_identity();
+        let mut step_row = |row: usize, g: &[f32], g2: &[f32]| {
+            let elements = row * dim..(row + 1) * dim;
+            let mut spec = spec.iter();
+            let state = slots.each_mut().map(|slot| match spec.next() {
+                Some(Slot::Element(_)) => &mut slot[elements.clone()],
+                Some(Slot::Row(_)) => &mut slot[row..row + 1],
+                _ => &mut [][..],
             });
-            update(&mut table[rows], g, state);
+            kernel.apply(&mut table[elements.clone()], g, g2, state);
+        };
+        let squares = &mut self.squares;
+        if every_row {
+            self.zeros.clear();
+            self.zeros.resize(dim, 0.0);
+            let zeros = &self.zeros[..];
+            let zero_squares: &[f32] = if C::Kernel::SQUARES { zeros } else { &[] };
+            let mut next = grad.iter().enumerate().peekable();
+            for row in 0..num_embeddings {
+                match next.next_if(|&(_, (id, _))| id as usize == row) {
+                    Some((i, (_, g))) => {
+                        let g2 = gradient_squares::<C, N>(grad, i, g, occurrences, squares);
+                        step_row(row, g, g2);
+                    }
+                    None => step_row(row, zeros, zero_squares),
+                }
+            }
+        } else {
+            for (i, (id, g)) in grad.iter().enumerate() {
+                let g2 = gradient_squares::<C, N>(grad, i, g, occurrences, squares);
+                step_row(id as usize, g, g2);
+            }
         }
         Ok(())
+    }
+
+    fn finish_step(&mut self) {
+        self.iterations += 1;
+    }
+
+    fn config(&self) -> OptimizerConfig {
+        self.config.clone().into()
+    }
+}
+
+/// The squared gradient of row `i` of `grad` (whose values are `g`) for a
+/// kernel of rule `C`: empty if the kernel does not read it, the sum of
+/// the occurrences' squares if `occurrences`, else `g²` computed into
+/// `scratch`.
+fn gradient_squares<'a, C: Rule<N>, const N: usize>(
+    grad: &'a RowGrad,
+    i: usize,
+    g: &[f32],
+    occurrences: bool,
+    scratch: &'a mut Vec<f32>,
+) -> &'a [f32] {
+    if !C::Kernel::SQUARES {
+        &[]
+    } else if occurrences {
+        &grad.squares()[i * g.len()..(i + 1) * g.len()]
+    } else {
+        squares_of(g, scratch)
+    }
+}
+
+/// Writes `g²` element-wise into `scratch` and returns it.
+fn squares_of<'a>(g: &[f32], scratch: &'a mut Vec<f32>) -> &'a [f32] {
+    scratch.clear();
+    scratch.extend(g.iter().map(|g| g * g));
+    scratch
+}
+
+/// Implements [`Optimizer`] for a newtype around a [`Stepper`].
+macro_rules! stepper_optimizer {
+    ($name:ident) => {
+        impl $crate::optim::Optimizer for $name {
+            fn step_dense(
+                &mut self,
+                key: &str,
+                value: &mut [f32],
+                grad: &[f32],
+            ) -> $crate::Result<()> {
+                self.0.step_dense(key, value, grad)
+            }
+
+            fn step_rows(
+                &mut self,
+                key: &str,
+                table: &mut [f32],
+                grad: &$crate::RowGrad,
+            ) -> $crate::Result<()> {
+                self.0.step_rows(key, table, grad)
+            }
+
+            fn finish_step(&mut self) {
+                self.0.finish_step()
+            }
+
+            fn iterations(&self) -> u64 {
+                self.0.iterations
+            }
+
+            fn config(&self) -> $crate::optim::OptimizerConfig {
+                self.0.config()
+            }
+        }
+    };
+}
+use stepper_optimizer;
+
+/// The value a hyper-parameter has in Python when a user types the
+/// shortest decimal that gives this `f32` (`0.9_f32` → the double `0.9`).
+///
+/// Both references compute `1 - beta`, `beta ** t` and similar in Python
+/// doubles from the literal the user wrote, and only then round to `f32`;
+/// `f64::from(0.9_f32)` would be `0.89999997615…`, and `1 - beta` would be
+/// off by up to a few `f32` ulps.
+fn decimal(x: f32) -> f64 {
+    // Display prints the shortest decimal that parses back to `x`.
+    x.to_string().parse().expect("the Display of an f32 parses as an f64")
+}
+
+/// `1 - x`, computed as Python does from the literal of `x` (see
+/// [`decimal`]), rounded to `f32`.
+fn complement(x: f32) -> f32 {
+    (1.0 - decimal(x)) as f32
+}
+
+/// PyTorch's `lerp`: `start + weight * (end - start)`, in the form PyTorch
+/// uses for the size of `weight`.
+#[inline(always)]
+fn lerp(start: f32, end: f32, weight: f32) -> f32 {
+    if weight.abs() < 0.5 {
+        start + weight * (end - start)
+    } else {
+        end - (end - start) * (1.0 - weight)
     }
 }
 
 /// Checks that a learning rate is finite and positive.
 fn check_learning_rate(value: f32) -> Result<()> {
+    check_positive("learning_rate", value)
+}
+
+/// Checks that a value is finite and positive.
+fn check_positive(field: &'static str, value: f32) -> Result<()> {
     if value.is_finite() && value > 0.0 {
         Ok(())
     } else {
-        Err(Error::config(
-            "learning_rate",
-            format!("must be finite and greater than 0, got {value}"),
-        ))
+        Err(Error::config(field, format!("must be finite and greater than 0, got {value}")))
     }
 }
 
@@ -309,8 +640,8 @@ fn check_decay(field: &'static str, value: f32) -> Result<()> {
     }
 }
 
-/// Checks that a value (epsilon, an initial accumulator) is finite and
-/// not negative.
+/// Checks that a value (epsilon, an initial accumulator, a regularization
+/// strength) is finite and not negative.
 fn check_non_negative(field: &'static str, value: f32) -> Result<()> {
     if value.is_finite() && value >= 0.0 {
         Ok(())
@@ -337,6 +668,18 @@ mod tests {
     }
 
     #[test]
+    fn a_table_keeps_the_rows_it_was_first_seen_with() -> Result<()> {
+        let mut adagrad = RowWiseAdagradConfig::new().init()?;
+        adagrad.step_rows("t", &mut [0.0; 4], &RowGrad::from_rows(&[0], &[1.0, 1.0], 2))?;
+        // Same length, other row length: the row slots would not fit.
+        let err = adagrad.step_rows("t", &mut [0.0; 4], &RowGrad::from_rows(&[0], &[1.0], 1));
+        assert!(matches!(err, Err(Error::ShapeMismatch { ref got, .. }) if got == &[4, 1]));
+        let err = adagrad.step_dense("t", &mut [0.0; 4], &[1.0; 4]);
+        assert!(matches!(err, Err(Error::ShapeMismatch { ref got, .. }) if got == &[1, 4]));
+        Ok(())
+    }
+
+    #[test]
     fn step_dense_rejects_a_gradient_of_another_length() -> Result<()> {
         let mut sgd = SgdConfig::new().init()?;
         let mut w = [1.0, 2.0];
@@ -358,23 +701,44 @@ mod tests {
 
     #[test]
     fn step_rows_checks_every_id_before_changing_a_row() -> Result<()> {
-        let mut adagrad = AdagradConfig::new().init()?;
-        let mut table = [1.0; 6];
-        let grad = RowGrad::from_rows(&[0, 7, 2, 3], &[1.0; 8], 2);
-        let err = adagrad.step_rows("t", &mut table, &grad).unwrap_err();
-        assert!(matches!(err, Error::IdOutOfRange { id: 3, num_embeddings: 3 }), "{err}");
-        assert_eq!(table, [1.0; 6]);
-        // No state was allocated: the key can still take another length.
-        adagrad.step_dense("t", &mut [1.0], &[1.0])?;
+        for mode in [TableUpdates::Lazy, TableUpdates::Dense, TableUpdates::Keras] {
+            let mut adam = AdamConfig::new().with_table_updates(mode).init()?;
+            let mut table = [1.0; 6];
+            let grad = RowGrad::from_rows(&[0, 7, 2, 3], &[1.0; 8], 2);
+            let err = adam.step_rows("t", &mut table, &grad).unwrap_err();
+            assert!(matches!(err, Error::IdOutOfRange { id: 3, num_embeddings: 3 }), "{err}");
+            assert_eq!(table, [1.0; 6]);
+            // No state was allocated: the key can still take another length.
+            adam.step_dense("t", &mut [1.0], &[1.0])?;
+        }
         Ok(())
     }
 
     #[test]
-    fn an_empty_row_gradient_is_a_no_op() -> Result<()> {
+    fn an_empty_row_gradient_is_a_no_op_when_lazy() -> Result<()> {
         let mut adam = AdamConfig::new().init()?;
         let mut table = [1.0; 4];
         adam.step_rows("t", &mut table, &RowGrad::new(2))?;
         assert_eq!(table, [1.0; 4]);
+        Ok(())
+    }
+
+    // In the dense modes an empty gradient is a zero gradient: rows with
+    // momentum keep moving. SGD, lr 0.1, momentum 0.5, w = 1.0:
+    //   step 1, g = 1: v = -0.1, w = 0.9;  step 2, no rows: v = -0.05, w = 0.85
+    #[test]
+    fn an_empty_row_gradient_steps_every_row_in_the_dense_modes() -> Result<()> {
+        let mut sgd = SgdConfig::new()
+            .with_learning_rate(0.1)
+            .with_momentum(0.5)
+            .with_table_updates(TableUpdates::Dense)
+            .init()?;
+        let mut table = [1.0, 1.0];
+        sgd.step_rows("t", &mut table, &RowGrad::from_rows(&[0], &[1.0], 1))?;
+        sgd.finish_step();
+        sgd.step_rows("t", &mut table, &RowGrad::new(1))?;
+        assert!((table[0] - 0.85).abs() < 1e-6, "{table:?}");
+        assert_eq!(table[1], 1.0);
         Ok(())
     }
 
@@ -401,6 +765,9 @@ mod tests {
             AdagradConfig::new().into(),
             AdamConfig::new().into(),
             RmsPropConfig::new().into(),
+            AdamWConfig::new().into(),
+            FtrlConfig::new().into(),
+            RowWiseAdagradConfig::new().into(),
         ] {
             let mut opt = config.build()?;
             opt.step_dense("a", &mut [1.0], &[1.0])?;
@@ -410,5 +777,29 @@ mod tests {
             assert_eq!(opt.iterations(), 1, "{}", config.name());
         }
         Ok(())
+    }
+
+    #[test]
+    fn table_updates_can_be_set_on_any_config() {
+        let config = OptimizerConfig::from(FtrlConfig::new());
+        assert_eq!(config.table_updates(), TableUpdates::Lazy);
+        let config = config.with_table_updates(TableUpdates::Keras);
+        assert_eq!(config.table_updates(), TableUpdates::Keras);
+        assert_eq!(config, FtrlConfig::new().with_table_updates(TableUpdates::Keras).into());
+    }
+
+    #[test]
+    fn decimal_is_the_literal_the_user_wrote() {
+        assert_eq!(decimal(0.9), 0.9);
+        assert_eq!(decimal(1e-8), 1e-8);
+        assert_eq!(complement(0.99), (1.0 - 0.99_f64) as f32);
+        // Not the widened f32, whose complement is 2.4e-8 away.
+        assert_ne!(complement(0.9), 1.0 - 0.9_f32);
+    }
+
+    #[test]
+    fn lerp_matches_both_forms() {
+        assert_eq!(lerp(1.0, 3.0, 0.25), 1.5);
+        assert_eq!(lerp(1.0, 3.0, 0.75), 2.5);
     }
 }

@@ -1,31 +1,35 @@
 //! RMSprop: steps divided by a running root mean square of the gradient
-//! (Keras 3's `RMSprop`), optionally centered and with momentum.
+//! (Keras 3's `RMSprop`, or PyTorch's `RMSprop`), optionally centered and
+//! with momentum.
 //!
-//! Per element, with gradient `g` and `v`, `mg`, `mom` starting at 0:
+//! Per element, with gradient `g` and `v`, `mg`, `mom` starting at 0 (`rho`
+//! is PyTorch's `alpha`):
 //!
 //! ```text
 //! v = rho * v + (1 - rho) * g²
-//! centered:  mg = rho * mg + (1 - rho) * g;  denom = v - mg² + eps
-//! otherwise: denom = v + eps
-//! inc = lr * g / sqrt(denom)
-//! momentum > 0: mom = momentum * mom + inc;  w -= mom
-//! otherwise:    w -= inc
+//! centered: mg = rho * mg + (1 - rho) * g
+//! Keras:    inc = lr * g / sqrt(v + eps)             (centered: sqrt(v - mg² + eps))
+//!           momentum > 0: mom = momentum * mom + inc;  w -= mom
+//!           otherwise:    w -= inc
+//! PyTorch:  avg = sqrt(v) + eps                      (centered: sqrt(v - mg²) + eps)
+//!           momentum > 0: mom = momentum * mom + g / avg;  w -= lr * mom
+//!           otherwise:    w -= lr * g / avg
 //! ```
-//!
-//! Keras puts `eps` inside the square root; PyTorch adds it outside.
 
 use serde::{Deserialize, Serialize};
 
 use super::{
-    check_decay, check_learning_rate, check_non_negative, Optimizer, OptimizerConfig, SlotStore,
+    check_decay, check_learning_rate, check_non_negative, complement, lerp, stepper_optimizer,
+    Flavour, Kernel, Rule, Slot, Stepper, TableUpdates,
 };
-use crate::{Result, RowGrad};
+use crate::Result;
 
 /// Settings for [`RmsProp`], with Keras's defaults.
 ///
-/// Start from [`RmsPropConfig::new`], change what you need with the
-/// `with_*` methods, then call [`init`](RmsPropConfig::init). Fields
-/// missing from a serialised config take their default.
+/// Start from [`RmsPropConfig::new`] (Keras) or [`RmsPropConfig::pytorch`],
+/// change what you need with the `with_*` methods, then call
+/// [`init`](RmsPropConfig::init). Fields missing from a serialised config
+/// take their Keras default.
 ///
 /// # Examples
 ///
@@ -43,25 +47,56 @@ use crate::{Result, RowGrad};
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct RmsPropConfig {
-    /// Step size `lr`; finite and greater than 0. Default 0.001.
+    /// Step size `lr`; finite and greater than 0. Default 0.001 (PyTorch:
+    /// 0.01).
     pub learning_rate: f32,
-    /// Decay of the running averages; in `[0, 1)`. Default 0.9.
+    /// Decay of the running averages (PyTorch's `alpha`); in `[0, 1)`.
+    /// Default 0.9 (PyTorch: 0.99).
     pub rho: f32,
     /// Decay of the momentum; in `[0, 1)`, 0 for none. Default 0.
     pub momentum: f32,
-    /// Added to the mean square under the square root; finite and at
-    /// least 0. Default 1e-7.
+    /// Added to the mean square under the square root (Keras) or to the
+    /// square root (PyTorch); finite and at least 0. Default 1e-7 (PyTorch:
+    /// 1e-8).
     pub epsilon: f32,
     /// Whether to divide by the running variance (`v - mg²`) instead of
     /// the running mean square. Default `false`.
     pub centered: bool,
+    /// Keras's or PyTorch's formula. Default Keras.
+    pub flavour: Flavour,
+    /// How tables are stepped. Default lazy; in the other modes the mean
+    /// square of every row decays on every step, and with momentum every
+    /// row keeps moving.
+    pub table_updates: TableUpdates,
 }
 
 impl RmsPropConfig {
-    /// The defaults: `learning_rate` 0.001, `rho` 0.9, `momentum` 0,
+    /// Keras's defaults: `learning_rate` 0.001, `rho` 0.9, `momentum` 0,
     /// `epsilon` 1e-7, `centered` `false`.
     pub fn new() -> Self {
-        Self { learning_rate: 0.001, rho: 0.9, momentum: 0.0, epsilon: 1e-7, centered: false }
+        Self {
+            learning_rate: 0.001,
+            rho: 0.9,
+            momentum: 0.0,
+            epsilon: 1e-7,
+            centered: false,
+            flavour: Flavour::Keras,
+            table_updates: TableUpdates::Lazy,
+        }
+    }
+
+    /// PyTorch's `RMSprop` and its defaults: `learning_rate` 0.01, `rho`
+    /// (`alpha`) 0.99, `momentum` 0, `epsilon` 1e-8 outside the square
+    /// root, `centered` `false` (no `weight_decay`, which this optimizer
+    /// does not have).
+    pub fn pytorch() -> Self {
+        Self {
+            learning_rate: 0.01,
+            rho: 0.99,
+            epsilon: 1e-8,
+            flavour: Flavour::PyTorch,
+            ..Self::new()
+        }
     }
 
     /// Sets [`learning_rate`](Self::learning_rate).
@@ -94,6 +129,18 @@ impl RmsPropConfig {
         self
     }
 
+    /// Sets [`flavour`](Self::flavour).
+    pub fn with_flavour(mut self, flavour: Flavour) -> Self {
+        self.flavour = flavour;
+        self
+    }
+
+    /// Sets [`table_updates`](Self::table_updates).
+    pub fn with_table_updates(mut self, table_updates: TableUpdates) -> Self {
+        self.table_updates = table_updates;
+        self
+    }
+
     /// Checks the hyper-parameters and builds the optimizer, with no state
     /// yet and its iteration count at 0.
     ///
@@ -107,13 +154,7 @@ impl RmsPropConfig {
         check_decay("rho", self.rho)?;
         check_decay("momentum", self.momentum)?;
         check_non_negative("epsilon", self.epsilon)?;
-        let mean_grad = self.centered.then_some(0.0);
-        let momentum = (self.momentum > 0.0).then_some(0.0);
-        Ok(RmsProp {
-            config: self.clone(),
-            state: SlotStore::new([Some(0.0), mean_grad, momentum]),
-            iterations: 0,
-        })
+        Ok(RmsProp(Stepper::new(self.clone())))
     }
 }
 
@@ -123,142 +164,164 @@ impl Default for RmsPropConfig {
     }
 }
 
-/// RMSprop, as Keras 3's `RMSprop`.
+/// RMSprop, as Keras 3's `RMSprop` or PyTorch's `RMSprop`.
 ///
-/// Per element, with gradient `g` and `v`, `mg`, `mom` starting at 0:
+/// Per element, with gradient `g` and `v`, `mg`, `mom` starting at 0 (`rho`
+/// is PyTorch's `alpha`):
 ///
 /// ```text
 /// v = rho * v + (1 - rho) * g²
-/// centered:  mg = rho * mg + (1 - rho) * g;  denom = v - mg² + eps
-/// otherwise: denom = v + eps
-/// inc = lr * g / sqrt(denom)
-/// momentum > 0: mom = momentum * mom + inc;  w -= mom
-/// otherwise:    w -= inc
+/// centered: mg = rho * mg + (1 - rho) * g
+/// Keras:    inc = lr * g / sqrt(v + eps)             (centered: sqrt(v - mg² + eps))
+///           momentum > 0: mom = momentum * mom + inc;  w -= mom
+///           otherwise:    w -= inc
+/// PyTorch:  avg = sqrt(v) + eps                      (centered: sqrt(v - mg²) + eps)
+///           momentum > 0: mom = momentum * mom + g / avg;  w -= lr * mom
+///           otherwise:    w -= lr * g / avg
 /// ```
 ///
-/// `mg` is allocated only when centered, `mom` only with momentum. Built by
+/// `mg` is allocated only when centered, `mom` only with momentum. With a
+/// constant learning rate the two momentum forms give the same weights up
+/// to rounding (Keras's `mom` is PyTorch's times `lr`). Built by
 /// [`RmsPropConfig::init`].
 #[derive(Debug, Clone)]
-pub struct RmsProp {
-    config: RmsPropConfig,
-    /// Three slots: `v`, `mg` (centered only) and `mom` (momentum only).
-    state: SlotStore<3>,
-    iterations: u64,
-}
+pub struct RmsProp(Stepper<RmsPropConfig, 3>);
 
-impl RmsProp {
-    fn update(&self) -> RmsPropUpdate {
-        let c = &self.config;
-        RmsPropUpdate {
-            learning_rate: c.learning_rate,
-            rho: c.rho,
-            one_minus_rho: 1.0 - c.rho,
-            momentum: c.momentum,
-            epsilon: c.epsilon,
-            centered: c.centered,
+stepper_optimizer!(RmsProp);
+
+impl Rule<3> for RmsPropConfig {
+    type Kernel = RmsPropKernel;
+
+    fn slots(&self) -> [Slot; 3] {
+        let used = |on: bool| if on { Slot::Element(0.0) } else { Slot::Unused };
+        [Slot::Element(0.0), used(self.centered), used(self.momentum > 0.0)]
+    }
+
+    fn table_mode(&self) -> TableUpdates {
+        self.table_updates
+    }
+
+    fn kernel(&self, _iterations: u64) -> RmsPropKernel {
+        RmsPropKernel {
+            learning_rate: self.learning_rate,
+            rho: self.rho,
+            one_minus_rho: complement(self.rho),
+            momentum: self.momentum,
+            epsilon: self.epsilon,
+            centered: self.centered,
+            flavour: self.flavour,
         }
-    }
-}
-
-impl Optimizer for RmsProp {
-    fn step_dense(&mut self, key: &str, value: &mut [f32], grad: &[f32]) -> Result<()> {
-        let update = self.update();
-        self.state.step_dense(key, value, grad, |w, g, slots| update.apply(w, g, slots))
-    }
-
-    fn step_rows(&mut self, key: &str, table: &mut [f32], grad: &RowGrad) -> Result<()> {
-        let update = self.update();
-        self.state.step_rows(key, table, grad, |w, g, slots| update.apply(w, g, slots))
-    }
-
-    fn finish_step(&mut self) {
-        self.iterations += 1;
-    }
-
-    fn iterations(&self) -> u64 {
-        self.iterations
-    }
-
-    fn config(&self) -> OptimizerConfig {
-        OptimizerConfig::RmsProp(self.config.clone())
     }
 }
 
 /// The constants of one step.
 #[derive(Debug, Clone, Copy)]
-struct RmsPropUpdate {
+pub(super) struct RmsPropKernel {
     learning_rate: f32,
     rho: f32,
     one_minus_rho: f32,
     momentum: f32,
     epsilon: f32,
     centered: bool,
+    flavour: Flavour,
 }
 
-impl RmsPropUpdate {
-    /// The update, over matching slices of weights, gradient, `v`, `mg`
-    /// (empty unless centered) and `mom` (empty without momentum). One
-    /// loop per variant, so each stays simple enough to vectorise.
-    fn apply(self, w: &mut [f32], g: &[f32], [v, mg, mom]: [&mut [f32]; 3]) {
-        let pairs = w.iter_mut().zip(g).zip(v);
+impl Kernel<3> for RmsPropKernel {
+    const SQUARES: bool = true;
+
+    fn zero_gradient_is_identity(self) -> bool {
+        false
+    }
+
+    /// The update, over matching slices of weights, gradient, squared
+    /// gradient, `v`, `mg` (empty unless centered) and `mom` (empty without
+    /// momentum). One loop per variant, so each stays simple enough to
+    /// vectorise.
+    fn apply(self, w: &mut [f32], g: &[f32], g2: &[f32], [v, mg, mom]: [&mut [f32]; 3]) {
+        let steps = w.iter_mut().zip(g).zip(g2).zip(v);
         match (self.centered, self.momentum > 0.0) {
             (false, false) => {
-                for ((w, &g), v) in pairs {
-                    *w -= self.increment(g, self.mean_square(g, v));
+                for (((w, &g), &g2), v) in steps {
+                    self.element(w, g, g2, v, None, None);
                 }
             }
             (true, false) => {
-                for (((w, &g), v), mg) in pairs.zip(mg) {
-                    *w -= self.increment(g, self.variance(g, v, mg));
+                for ((((w, &g), &g2), v), mg) in steps.zip(mg) {
+                    self.element(w, g, g2, v, Some(mg), None);
                 }
             }
             (false, true) => {
-                for (((w, &g), v), mom) in pairs.zip(mom) {
-                    *w -= self.accelerate(self.increment(g, self.mean_square(g, v)), mom);
+                for ((((w, &g), &g2), v), mom) in steps.zip(mom) {
+                    self.element(w, g, g2, v, None, Some(mom));
                 }
             }
             (true, true) => {
-                for ((((w, &g), v), mg), mom) in pairs.zip(mg).zip(mom) {
-                    *w -= self.accelerate(self.increment(g, self.variance(g, v, mg)), mom);
+                for (((((w, &g), &g2), v), mg), mom) in steps.zip(mg).zip(mom) {
+                    self.element(w, g, g2, v, Some(mg), Some(mom));
                 }
             }
         }
     }
+}
 
-    /// `v = rho * v + (1 - rho) * g²`; returns `v`.
+impl RmsPropKernel {
+    /// One element's step, in the flavour's formula and rounding.
     #[inline(always)]
-    fn mean_square(self, g: f32, v: &mut f32) -> f32 {
-        *v = self.rho * *v + self.one_minus_rho * (g * g);
-        *v
-    }
-
-    /// Updates `v` and `mg = rho * mg + (1 - rho) * g`; returns `v - mg²`.
-    #[inline(always)]
-    fn variance(self, g: f32, v: &mut f32, mg: &mut f32) -> f32 {
-        let v = self.mean_square(g, v);
-        *mg = self.rho * *mg + self.one_minus_rho * g;
-        v - *mg * *mg
-    }
-
-    /// `inc = lr * g / sqrt(spread + eps)`, where `spread` is `v`, or
-    /// `v - mg²` when centered.
-    #[inline(always)]
-    fn increment(self, g: f32, spread: f32) -> f32 {
-        self.learning_rate * g / (spread + self.epsilon).sqrt()
-    }
-
-    /// `mom = momentum * mom + inc`; returns `mom`.
-    #[inline(always)]
-    fn accelerate(self, inc: f32, mom: &mut f32) -> f32 {
-        *mom = self.momentum * *mom + inc;
-        *mom
+    fn element(
+        self,
+        w: &mut f32,
+        g: f32,
+        g2: f32,
+        v: &mut f32,
+        mg: Option<&mut f32>,
+        mom: Option<&mut f32>,
+    ) {
+        let Self { learning_rate: lr, rho, one_minus_rho, momentum, epsilon, .. } = self;
+        match self.flavour {
+            Flavour::Keras => {
+                *v = rho * *v + one_minus_rho * g2;
+                let denominator = match mg {
+                    Some(mg) => {
+                        *mg = rho * *mg + one_minus_rho * g;
+                        *v - *mg * *mg + epsilon
+                    }
+                    None => *v + epsilon,
+                };
+                let increment = lr * g / denominator.sqrt();
+                match mom {
+                    Some(mom) => {
+                        *mom = momentum * *mom + increment;
+                        *w -= *mom;
+                    }
+                    None => *w -= increment,
+                }
+            }
+            Flavour::PyTorch => {
+                *v = *v * rho + one_minus_rho * g2;
+                let average = match mg {
+                    Some(mg) => {
+                        *mg = lerp(*mg, g, one_minus_rho);
+                        (*v - *mg * *mg).sqrt() + epsilon
+                    }
+                    None => v.sqrt() + epsilon,
+                };
+                match mom {
+                    Some(buffer) => {
+                        *buffer = *buffer * momentum + g / average;
+                        *w += -lr * *buffer;
+                    }
+                    None => *w += -lr * (g / average),
+                }
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Error;
+    use crate::optim::Optimizer;
+    use crate::{Error, RowGrad};
 
     fn assert_close(got: f32, want: f64) {
         assert!((f64::from(got) - want).abs() < 1e-6, "got {got}, want {want}");
@@ -271,6 +334,17 @@ mod tests {
             (c.learning_rate, c.rho, c.momentum, c.epsilon, c.centered),
             (0.001, 0.9, 0.0, 1e-7, false)
         );
+        assert_eq!((c.flavour, c.table_updates), (Flavour::Keras, TableUpdates::Lazy));
+    }
+
+    #[test]
+    fn pytorch_defaults_are_pytorch_defaults() {
+        let c = RmsPropConfig::pytorch();
+        assert_eq!(
+            (c.learning_rate, c.rho, c.momentum, c.epsilon, c.centered),
+            (0.01, 0.99, 0.0, 1e-8, false)
+        );
+        assert_eq!(c.flavour, Flavour::PyTorch);
     }
 
     // w = 1.0, g = 0.5, defaults (lr 0.001, rho 0.9, eps 1e-7), in f64:
@@ -289,11 +363,19 @@ mod tests {
     //   v = 0.025, w = 1 - 0.1 * 0.5 / sqrt(0.025 + 1) = 0.9506135
     //   (eps outside, as PyTorch: 1 - 0.05 / (sqrt(0.025) + 1) = 0.9568264)
     #[test]
-    fn epsilon_is_inside_the_square_root() -> Result<()> {
-        let mut rmsprop = RmsPropConfig::new().with_learning_rate(0.1).with_epsilon(1.0).init()?;
-        let mut w = [1.0];
-        rmsprop.step_dense("w", &mut w, &[0.5])?;
-        assert_close(w[0], 0.950_613_520_167_520_5);
+    fn epsilon_placement_follows_the_flavour() -> Result<()> {
+        for (flavour, want) in
+            [(Flavour::Keras, 0.950_613_520_167_520_5), (Flavour::PyTorch, 0.956_826_4)]
+        {
+            let mut rmsprop = RmsPropConfig::new()
+                .with_learning_rate(0.1)
+                .with_epsilon(1.0)
+                .with_flavour(flavour)
+                .init()?;
+            let mut w = [1.0];
+            rmsprop.step_dense("w", &mut w, &[0.5])?;
+            assert_close(w[0], want);
+        }
         Ok(())
     }
 
@@ -329,17 +411,42 @@ mod tests {
         Ok(())
     }
 
+    // PyTorch, centered with momentum: lr 0.01, alpha 0.99, eps 1e-8, momentum 0.5,
+    // w = 1.0, g = 0.5 then -1.0, in f64:
+    // step 1: v = 0.01 * 0.25 = 0.0025, mg = 0.01 * 0.5 = 0.005
+    //         avg = sqrt(0.0025 - 0.000025) + 1e-8 = 0.04974938
+    //         mom = 0.5 / 0.04974938 = 10.0503761, w = 1 - 0.100503761 = 0.8994962
+    // step 2: v = 0.0025 * 0.99 + 0.01 * 1 = 0.012475
+    //         mg = 0.005 + 0.01 * (-1 - 0.005) = -0.00505
+    //         avg = sqrt(0.012475 - 0.0000255025) + 1e-8 = 0.11157733
+    //         mom = 0.5 * 10.0503761 - 1 / 0.11157733 = -3.9372063
+    //         w = 0.8994962 + 0.039372063 = 0.9388683
+    #[test]
+    fn pytorch_centered_momentum_steps_match_the_formula() -> Result<()> {
+        let mut rmsprop = RmsPropConfig::pytorch().with_momentum(0.5).with_centered(true).init()?;
+        let mut w = [1.0];
+        rmsprop.step_dense("w", &mut w, &[0.5])?;
+        rmsprop.finish_step();
+        assert_close(w[0], 0.899_496_238_7);
+        rmsprop.step_dense("w", &mut w, &[-1.0])?;
+        assert_close(w[0], 0.938_868_301_7);
+        Ok(())
+    }
+
     #[test]
     fn centered_momentum_rows_match_the_dense_step() -> Result<()> {
-        let config = RmsPropConfig::new().with_momentum(0.5).with_centered(true);
-        let (mut sparse, mut dense) = (config.init()?, config.init()?);
-        let mut table = [1.0, -1.0, 0.5, 2.0];
-        let mut row = [0.5, 2.0];
-        for g in [[0.5, -0.25], [1.0, 3.0]] {
-            sparse.step_rows("t", &mut table, &RowGrad::from_rows(&[1], &g, 2))?;
-            dense.step_dense("row", &mut row, &g)?;
+        for flavour in [Flavour::Keras, Flavour::PyTorch] {
+            let config =
+                RmsPropConfig::new().with_momentum(0.5).with_centered(true).with_flavour(flavour);
+            let (mut sparse, mut dense) = (config.init()?, config.init()?);
+            let mut table = [1.0, -1.0, 0.5, 2.0];
+            let mut row = [0.5, 2.0];
+            for g in [[0.5, -0.25], [1.0, 3.0]] {
+                sparse.step_rows("t", &mut table, &RowGrad::from_rows(&[1], &g, 2))?;
+                dense.step_dense("row", &mut row, &g)?;
+            }
+            assert_eq!(table, [1.0, -1.0, row[0], row[1]]);
         }
-        assert_eq!(table, [1.0, -1.0, row[0], row[1]]);
         Ok(())
     }
 
@@ -354,6 +461,7 @@ mod tests {
             ("momentum", RmsPropConfig::new().with_momentum(f32::NAN)),
             ("epsilon", RmsPropConfig::new().with_epsilon(-1.0)),
             ("epsilon", RmsPropConfig::new().with_epsilon(f32::NAN)),
+            ("rho", RmsPropConfig::pytorch().with_rho(1.0)),
         ];
         for (want, config) in bad {
             match config.init() {
