@@ -72,8 +72,9 @@ pub use error::{Error, Result};
 pub use grad::RowGrad;
 pub use init::Init;
 pub use layers::{
-    one_hot, Activation, ActivationLayer, Dense, DenseConfig, Dropout, DropoutConfig, Embedding,
-    EmbeddingConfig, Flatten, GlobalAveragePooling1D, Layer, LayerConfig,
+    one_hot, Activation, ActivationLayer, BagMode, Constraint, Dense, DenseConfig, Dropout,
+    DropoutConfig, Embedding, EmbeddingBag, EmbeddingBagConfig, EmbeddingConfig, Flatten,
+    GlobalAveragePooling1D, Layer, LayerConfig, LoraConfig, Regularizer,
 };
 pub use loss::Loss;
 pub use metrics::Metric;
@@ -82,8 +83,9 @@ pub use model::{
     NoObserver, Observer, Sequential, SequentialConfig, TrainConfig,
 };
 pub use optim::{
-    Adagrad, AdagradConfig, Adam, AdamConfig, Optimizer, OptimizerConfig, RmsProp, RmsPropConfig,
-    Sgd, SgdConfig,
+    Adagrad, AdagradConfig, Adam, AdamConfig, AdamFlavour, AdamW, AdamWConfig, Flavour, Ftrl,
+    FtrlConfig, GradMut, GradientClipping, Optimizer, OptimizerConfig, RmsProp, RmsPropConfig,
+    RowNorm, RowWiseAdagrad, RowWiseAdagradConfig, Sgd, SgdConfig, TableUpdates,
 };
 pub use vocab::{
     Order, OutputMode, Split, Standardize, TextVectorizer, TextVectorizerConfig, Vocabulary,

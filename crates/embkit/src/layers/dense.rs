@@ -354,13 +354,17 @@ impl Dense {
         let mut params = vec![ParamMut {
             name: "kernel",
             value: kernel.as_slice_mut().expect("the kernel is kept in standard layout"),
-            grad: kernel_grad.as_slice().expect("the kernel gradient is kept in standard layout"),
+            grad: kernel_grad
+                .as_slice_mut()
+                .expect("the kernel gradient is kept in standard layout"),
         }];
         if config.use_bias {
             params.push(ParamMut {
                 name: "bias",
                 value: bias.as_slice_mut().expect("the bias is kept in standard layout"),
-                grad: bias_grad.as_slice().expect("the bias gradient is kept in standard layout"),
+                grad: bias_grad
+                    .as_slice_mut()
+                    .expect("the bias gradient is kept in standard layout"),
             });
         }
         params
@@ -520,7 +524,7 @@ mod tests {
         d.backward(ArrayD::ones(IxDyn(&[1, 1])).view()).unwrap();
         for p in d.params_mut() {
             for (v, g) in p.value.iter_mut().zip(p.grad) {
-                *v -= 0.5 * g;
+                *v -= 0.5 * *g;
             }
         }
         assert_eq!(d.kernel(), &(&before - 0.5));

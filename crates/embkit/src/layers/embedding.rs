@@ -8,6 +8,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::{Constraint, Regularizer};
+use crate::optim::GradMut;
 use crate::{Error, Init, Optimizer, Result, RowGrad};
 
 /// Settings for an [`Embedding`].
@@ -1267,12 +1268,17 @@ impl Embedding {
         Ok(())
     }
 
-    /// The table and its last gradient, for an optimizer step that skips
-    /// the options. Prefer [`step`](Self::step), which also applies the
-    /// constraint and updates LoRA factors (with LoRA this gradient is
-    /// empty).
-    pub fn weights_and_grad(&mut self) -> (&mut [f32], &RowGrad) {
-        (&mut self.weights, &self.grad)
+    /// The gradients [`step`](Self::step) applies, mutably, for gradient
+    /// clipping: the table's [`RowGrad`], or with LoRA the factors'
+    /// gradients. Empty for a frozen table.
+    pub fn grads_mut(&mut self) -> Vec<GradMut<'_>> {
+        if !self.config.trainable {
+            return Vec::new();
+        }
+        match &mut self.lora {
+            None => vec![GradMut::Rows(&mut self.grad)],
+            Some(lora) => vec![GradMut::Rows(&mut lora.grad_a), GradMut::Dense(&mut lora.grad_b)],
+        }
     }
 }
 

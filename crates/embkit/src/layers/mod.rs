@@ -45,8 +45,9 @@ pub struct ParamMut<'a> {
     pub name: &'static str,
     /// The values, updated in place by the optimizer.
     pub value: &'a mut [f32],
-    /// The gradient of the loss with respect to `value`, same length.
-    pub grad: &'a [f32],
+    /// The gradient of the loss with respect to `value`, same length
+    /// (mutable, so that it can be clipped before the step).
+    pub grad: &'a mut [f32],
 }
 
 /// The settings of a float layer: what [`Layer`]s are built from and what

@@ -119,6 +119,22 @@ pub trait Model {
         Ok((loss.value(pred.view(), targets)?, pred))
     }
 
+    /// The mask of the last forward's output, for outputs with a steps
+    /// axis from a table with `mask_zero` (`[batch, steps]`). Metrics and
+    /// losses leave masked steps out. `None` by default.
+    fn output_mask(&self) -> Option<ArrayViewD<'_, bool>> {
+        None
+    }
+
+    /// Clips the gradients of the last backward in place (see
+    /// [`GradientClipping`](crate::optim::GradientClipping)).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`](crate::Error::InvalidConfig) for invalid
+    /// clipping settings.
+    fn clip_gradients(&mut self, clipping: &crate::optim::GradientClipping) -> Result<()>;
+
     /// Whether every gradient of the last backward is finite.
     fn gradients_are_finite(&mut self) -> bool;
 

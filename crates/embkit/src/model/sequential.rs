@@ -1,11 +1,12 @@
 //! [`Sequential`]: an [`Embedding`] followed by a stack of float layers.
 
-use ndarray::{ArrayD, ArrayView2, ArrayViewD, Axis, IxDyn};
+use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, Axis, IxDyn};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::{Dataset, Model};
 use crate::model::{Evaluation, History, Observer, TrainConfig};
+use crate::optim::{GradMut, GradientClipping};
 use crate::{
     Activation, DenseConfig, DropoutConfig, Embedding, EmbeddingConfig, Error, Layer, LayerConfig,
     Loss, Metric, Optimizer, Result,
@@ -86,6 +87,29 @@ impl SequentialConfig {
         ))
     }
 
+    /// What Keras would warn about when building this model: a
+    /// [`Flatten`](crate::Flatten) that receives the mask of a
+    /// `mask_zero` table drops it (Keras: "Layer 'flatten' does not
+    /// support masking"), so masked steps then count like the others.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        let mut masked = self.embedding.mask_zero;
+        for (i, layer) in self.layers.iter().enumerate() {
+            match layer {
+                LayerConfig::Flatten if masked => {
+                    warnings.push(format!(
+                        "layer {i} (flatten) does not support masking: the mask of the \
+                         mask_zero table is dropped and padded steps count like the others"
+                    ));
+                    masked = false;
+                }
+                LayerConfig::Flatten | LayerConfig::GlobalAveragePooling1D => masked = false,
+                _ => {}
+            }
+        }
+        warnings
+    }
+
     /// The shape of one sample's output, batch axis left out.
     ///
     /// # Errors
@@ -138,6 +162,9 @@ pub struct Sequential {
     gathered: Vec<f32>,
     /// Output of the last training forward.
     output: Option<ArrayD<f32>>,
+    /// Mask of the last forward's output (`mask_zero`, while the output
+    /// still has a steps axis).
+    mask: Option<Array2<bool>>,
 }
 
 impl Sequential {
@@ -160,7 +187,15 @@ impl Sequential {
         if built != config.layers {
             return Err(Error::config("layers", "the layers do not match the model's config"));
         }
-        Ok(Self { config, embedding, layers, ids: Vec::new(), gathered: Vec::new(), output: None })
+        Ok(Self {
+            config,
+            embedding,
+            layers,
+            ids: Vec::new(),
+            gathered: Vec::new(),
+            output: None,
+            mask: None,
+        })
     }
 
     /// The config the model was built from.
@@ -289,16 +324,21 @@ impl Sequential {
         self.embedding.forward_into(&self.ids, &mut gathered)?;
         let mut x =
             ArrayD::from_shape_vec(IxDyn(&[batch, seq, dim]), gathered).expect("one row per id");
+        let mut mask = self.embedding.compute_mask(ids);
         let last = self.layers.len().saturating_sub(1);
         for (i, layer) in self.layers.iter_mut().enumerate() {
-            let y = layer.forward(x.view(), training || (keep_last_logits && i == last))?;
+            let train_this = training || (keep_last_logits && i == last);
+            let (y, m) =
+                layer.forward_masked(x.view(), mask.as_ref().map(|m| m.view()), train_this)?;
             if i == 0 {
                 // Give the gather buffer back for the next batch.
                 self.gathered = x.into_raw_vec_and_offset().0;
             }
             x = y;
+            mask = m;
         }
         self.output = training.then(|| x.clone());
+        self.mask = mask;
         Ok(x)
     }
 }
@@ -314,14 +354,18 @@ impl Model for Sequential {
         loss: &Loss,
         targets: ArrayViewD<'_, f32>,
     ) -> Result<(f32, ArrayD<f32>)> {
-        let Some(logit_loss) = self.fused_loss(loss) else {
-            let pred = self.run(ids, false, false)?;
-            return Ok((loss.value(pred.view(), targets)?, pred));
+        let fused = self.fused_loss(loss);
+        let pred = self.run(ids, false, fused.is_some())?;
+        let mask = self.mask.as_ref().map(|m| m.view().into_dyn());
+        let value = match fused {
+            Some(logit_loss) => {
+                let last = self.layers.last().expect("a fused loss needs a last layer");
+                let logits = last.logits().expect("the last layer kept its logits");
+                logit_loss.value_masked(logits, targets, mask)?
+            }
+            None => loss.value_masked(pred.view(), targets, mask)?,
         };
-        let pred = self.run(ids, false, true)?;
-        let last = self.layers.last().expect("a fused loss needs a last layer");
-        let logits = last.logits().expect("the last layer kept its logits");
-        Ok((logit_loss.value(logits, targets)?, pred))
+        Ok((value, pred))
     }
 
     fn backward(&mut self, loss: &Loss, targets: ArrayViewD<'_, f32>) -> Result<f32> {
@@ -329,16 +373,18 @@ impl Model for Sequential {
             Error::InvalidState("Sequential::backward before a training forward".into())
         })?;
         let fused = self.fused_loss(loss);
+        let mask = self.mask.as_ref().map(|m| m.view().into_dyn());
         let n = self.layers.len();
         let (value, mut grad, rest) = match fused {
             Some(logit_loss) => {
                 let last = &mut self.layers[n - 1];
                 let logits = last.logits().expect("checked above").to_owned();
-                let (value, g) = logit_loss.forward_backward(logits.view(), targets)?;
+                let (value, g) =
+                    logit_loss.forward_backward_masked(logits.view(), targets, mask)?;
                 (value, last.backward_from_logits(g.view())?, n - 1)
             }
             None => {
-                let (value, g) = loss.forward_backward(output.view(), targets)?;
+                let (value, g) = loss.forward_backward_masked(output.view(), targets, mask)?;
                 (value, g, n)
             }
         };
@@ -348,11 +394,25 @@ impl Model for Sequential {
         let grad = grad.as_standard_layout();
         let grad = grad.as_slice().expect("standard layout is contiguous");
         self.embedding.backward(&self.ids, grad)?;
-        Ok(value)
+        // The table's regulariser, on the rows of this batch (see
+        // `Regularizer`): part of the loss, as in Keras.
+        Ok(value + self.embedding.regularization_loss())
+    }
+
+    fn output_mask(&self) -> Option<ArrayViewD<'_, bool>> {
+        self.mask.as_ref().map(|m| m.view().into_dyn())
+    }
+
+    fn clip_gradients(&mut self, clipping: &GradientClipping) -> Result<()> {
+        let mut grads = self.embedding.grads_mut();
+        for layer in &mut self.layers {
+            grads.extend(layer.params_mut().into_iter().map(|p| GradMut::Dense(p.grad)));
+        }
+        clipping.apply(&mut grads)
     }
 
     fn gradients_are_finite(&mut self) -> bool {
-        self.embedding.grad().rows().iter().all(|x| x.is_finite())
+        self.embedding.gradients_are_finite()
             && self
                 .layers
                 .iter_mut()
@@ -360,10 +420,7 @@ impl Model for Sequential {
     }
 
     fn step(&mut self, optimizer: &mut dyn Optimizer) -> Result<()> {
-        if self.embedding.config().trainable {
-            let (table, grad) = self.embedding.weights_and_grad();
-            optimizer.step_rows("embedding", table, grad)?;
-        }
+        self.embedding.step(optimizer, "embedding")?;
         for (i, layer) in self.layers.iter_mut().enumerate() {
             for p in layer.params_mut() {
                 optimizer.step_dense(&format!("layers.{i}.{}", p.name), p.value, p.grad)?;

@@ -8,6 +8,7 @@ use rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use super::{Dataset, Model};
+use crate::optim::GradientClipping;
 use crate::{Error, Loss, Metric, OptimizerConfig, Result};
 
 /// How to train: loss, optimizer, batches, epochs, validation and early
@@ -37,6 +38,10 @@ pub struct TrainConfig {
     pub validation_split: f64,
     /// Stop when a monitored value stops improving.
     pub early_stopping: Option<EarlyStopping>,
+    /// Gradient clipping before each step (Keras's optimizer arguments
+    /// `clipnorm`, `clipvalue`, `global_clipnorm`). Default none.
+    #[serde(default)]
+    pub clipping: Option<GradientClipping>,
 }
 
 impl TrainConfig {
@@ -52,6 +57,7 @@ impl TrainConfig {
             seed: 0,
             validation_split: 0.0,
             early_stopping: None,
+            clipping: None,
         }
     }
 
@@ -91,6 +97,12 @@ impl TrainConfig {
         self
     }
 
+    /// Sets [`clipping`](Self::clipping).
+    pub fn with_clipping(mut self, clipping: GradientClipping) -> Self {
+        self.clipping = Some(clipping);
+        self
+    }
+
     /// Sets [`early_stopping`](Self::early_stopping).
     pub fn with_early_stopping(mut self, early_stopping: EarlyStopping) -> Self {
         self.early_stopping = Some(early_stopping);
@@ -114,6 +126,9 @@ impl TrainConfig {
                 "validation_split",
                 format!("must be in [0, 1), got {}", self.validation_split),
             ));
+        }
+        if let Some(clipping) = &self.clipping {
+            clipping.validate()?;
         }
         if let Some(es) = &self.early_stopping {
             if !(es.min_delta.is_finite() && es.min_delta >= 0.0) {
@@ -339,11 +354,13 @@ impl Totals {
         metrics: &[Metric],
         pred: ArrayViewD<'_, f32>,
         targets: ArrayViewD<'_, f32>,
+        mask: Option<ArrayViewD<'_, bool>>,
     ) -> Result<()> {
         self.loss += f64::from(loss) * batch as f64;
         self.samples += batch;
         for (total, metric) in self.metrics.iter_mut().zip(metrics) {
-            let (sum, count) = metric.sum_and_count(pred.view(), targets.view())?;
+            let (sum, count) =
+                metric.sum_and_count_masked(pred.view(), targets.view(), mask.clone())?;
             total.0 += sum;
             total.1 += count;
         }
@@ -452,8 +469,19 @@ pub fn fit<'a, M: Model + Clone>(
             if !model.gradients_are_finite() {
                 return Err(Error::NonFiniteGradient { epoch, batch });
             }
+            if let Some(clipping) = &config.clipping {
+                model.clip_gradients(clipping)?;
+            }
             model.step(optimizer.as_mut())?;
-            totals.add(loss, chunk.len(), &config.metrics, pred.view(), targets.view())?;
+            let mask = model.output_mask().map(|m| m.to_owned());
+            totals.add(
+                loss,
+                chunk.len(),
+                &config.metrics,
+                pred.view(),
+                targets.view(),
+                mask.as_ref().map(|m| m.view()),
+            )?;
             observer.batch_end(epoch, batch, totals.mean_loss());
         }
         drop(std::mem::take(&mut ids));
@@ -541,7 +569,15 @@ pub fn evaluate<M: Model>(
     let targets = data.targets.axis_chunks_iter(Axis(0), batch_size);
     for (ids, targets) in chunks.zip(targets) {
         let (value, pred) = model.evaluate_batch(ids, loss, targets.view())?;
-        totals.add(value, ids.nrows(), metrics, pred.view(), targets)?;
+        let mask = model.output_mask().map(|m| m.to_owned());
+        totals.add(
+            value,
+            ids.nrows(),
+            metrics,
+            pred.view(),
+            targets,
+            mask.as_ref().map(|m| m.view()),
+        )?;
     }
     Ok(Evaluation { loss: totals.mean_loss(), metrics: totals.metric_map(metrics) })
 }
