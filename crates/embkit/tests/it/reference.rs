@@ -6,7 +6,7 @@
 
 use embkit::{
     Dataset, EmbeddingConfig, Layer, Loss, NoObserver, OptimizerConfig, RmsPropConfig, Sequential,
-    SequentialConfig, TrainConfig,
+    SequentialConfig, TableUpdates, TrainConfig,
 };
 use ndarray::{Array1, Array2, ArrayD, IxDyn};
 use rand::{rngs::StdRng, SeedableRng};
@@ -95,4 +95,60 @@ fn lazy_rmsprop_matches_an_independent_implementation() {
     {
         assert!((got - want).abs() < 1e-6, "{:?}", &m.embedding().weights()[..DIM]);
     }
+}
+
+/// Keras's table semantics (`TableUpdates::Keras`: the squares of each
+/// occurrence of a repeated id accumulate, and every row's mean square
+/// decays) with Keras's RMSprop reproduce Keras 3 itself:
+/// `tests/reference/keras_rmsprop.py` prints
+///
+/// ```text
+/// losses ['0.692467272', '0.690426648', '0.689053535']
+/// embedding[0] ['-0.117071867', '-0.0411465466', '0.03695333', '0.0743908808']
+/// embedding[19] ['-0.0877161846', '-0.0166228805', '0.050067395', '0.0923649222']
+/// bias ['-0.00392574025']
+/// ```
+#[test]
+fn keras_rmsprop_run_matches_keras() {
+    let optimizer =
+        OptimizerConfig::from(RmsPropConfig::new()).with_table_updates(TableUpdates::Keras);
+    let (losses, m) = run(optimizer);
+    for (got, want) in losses.iter().zip([0.692467272, 0.690426648, 0.689053535]) {
+        assert!((got - want).abs() < 1e-6, "{losses:?}");
+    }
+    let w = m.embedding().weights();
+    let want0 = [-0.117071867, -0.0411465466, 0.03695333, 0.0743908808];
+    let want19 = [-0.0877161846, -0.0166228805, 0.050067395, 0.0923649222];
+    for (got, want) in w[..DIM].iter().chain(&w[19 * DIM..]).zip(want0.iter().chain(&want19)) {
+        assert!((got - want).abs() < 1e-6, "{w:?}");
+    }
+    let Layer::Dense(d) = &m.layers()[1] else { unreachable!() };
+    assert!((d.bias()[0] - -0.00392574025).abs() < 1e-7, "{}", d.bias()[0]);
+}
+
+/// PyTorch's RMSprop (alpha 0.99, eps 1e-8 outside the square root) on a
+/// dense embedding gradient (`TableUpdates::Dense`), learning rate 0.001,
+/// reproduces PyTorch: `tests/reference/torch_rmsprop.py` prints
+///
+/// ```text
+/// losses ['0.692265287', '0.686803877', '0.682862341']
+/// embedding[0] ['-0.138199225', '-0.0474811792', '0.0676768497', '0.0664044991']
+/// bias ['-0.0119169988']
+/// ```
+#[test]
+fn pytorch_rmsprop_run_matches_pytorch() {
+    let optimizer = OptimizerConfig::from(RmsPropConfig::pytorch().with_learning_rate(0.001))
+        .with_table_updates(TableUpdates::Dense);
+    let (losses, m) = run(optimizer);
+    for (got, want) in losses.iter().zip([0.692265287, 0.686803877, 0.682862341]) {
+        assert!((got - want).abs() < 1e-6, "{losses:?}");
+    }
+    let w = m.embedding().weights();
+    for (got, want) in
+        w[..DIM].iter().zip([-0.138199225, -0.0474811792, 0.0676768497, 0.0664044991])
+    {
+        assert!((got - want).abs() < 1e-6, "{w:?}");
+    }
+    let Layer::Dense(d) = &m.layers()[1] else { unreachable!() };
+    assert!((d.bias()[0] - -0.0119169988).abs() < 1e-7, "{}", d.bias()[0]);
 }
