@@ -3,7 +3,10 @@
 //! A saved model is a directory:
 //!
 //! - `model.safetensors`: the tensors by name (`embedding.weight`
-//!   `[num_embeddings, embedding_dim]`, `layers.{i}.kernel`
+//!   `[num_embeddings, embedding_dim]`; with LoRA also `embedding.lora_a`
+//!   `[num_embeddings, rank]` and `embedding.lora_b` `[rank, embedding_dim]`
+//!   (or call [`Sequential::merge_lora`] first to save one plain table);
+//!   `layers.{i}.kernel`
 //!   `[in_features, out_features]`, `layers.{i}.bias` `[out_features]`, all
 //!   little-endian f32) and, in the safetensors metadata, the format name
 //!   and version, the [`SequentialConfig`] as JSON, and optionally the
@@ -159,6 +162,18 @@ impl SavedModel {
             vec![emb.num_embeddings(), emb.embedding_dim()],
             le_bytes(emb.weights()),
         ));
+        if let (Some(lora), Some(a), Some(b)) = (&emb.config().lora, emb.lora_a(), emb.lora_b()) {
+            tensors.push((
+                "embedding.lora_a".into(),
+                vec![emb.num_embeddings(), lora.rank],
+                le_bytes(a),
+            ));
+            tensors.push((
+                "embedding.lora_b".into(),
+                vec![lora.rank, emb.embedding_dim()],
+                le_bytes(b),
+            ));
+        }
         for (i, layer) in self.model.layers().iter().enumerate() {
             if let Layer::Dense(d) = layer {
                 let k = d.kernel();
@@ -268,8 +283,15 @@ impl SavedModel {
         };
         let ec = &config.embedding;
         let weights = tensor("embedding.weight", &[ec.num_embeddings, ec.embedding_dim])?;
-        let embedding = Embedding::from_config_and_weights(ec.clone(), weights)
-            .map_err(|e| bad(e.to_string()))?;
+        let embedding = match &ec.lora {
+            None => Embedding::from_config_and_weights(ec.clone(), weights),
+            Some(lora) => {
+                let a = tensor("embedding.lora_a", &[ec.num_embeddings, lora.rank])?;
+                let b = tensor("embedding.lora_b", &[lora.rank, ec.embedding_dim])?;
+                Embedding::from_lora_parts(ec.clone(), weights, a, b)
+            }
+        }
+        .map_err(|e| bad(e.to_string()))?;
         // Layers without weights draw nothing; the seed is never used.
         let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0);
         let mut layers = Vec::with_capacity(config.layers.len());

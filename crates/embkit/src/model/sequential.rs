@@ -213,6 +213,17 @@ impl Sequential {
         &mut self.embedding
     }
 
+    /// Folds the table's LoRA factors into the table (Keras's
+    /// `embeddings` with LoRA: `base + (alpha / rank)·A·B`) and drops
+    /// them, so the model saves and runs as a plain table. Does nothing
+    /// without LoRA.
+    pub fn merge_lora(&mut self) {
+        if self.embedding.config().lora.is_some() {
+            self.embedding = self.embedding.merge_lora();
+            self.config.embedding = self.embedding.config().clone();
+        }
+    }
+
     /// The float layers, in order.
     pub fn layers(&self) -> &[Layer] {
         &self.layers

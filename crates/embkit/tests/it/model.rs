@@ -554,3 +554,135 @@ fn a_model_file_with_nan_weights_is_refused() {
         "{err}"
     );
 }
+
+fn masked_pooling_model(seed: u64) -> Sequential {
+    SequentialConfig::new(EmbeddingConfig::new(6, 3).with_mask_zero(true), 4)
+        .global_average_pooling_1d()
+        .dense(1, Activation::Sigmoid)
+        .init(&mut StdRng::seed_from_u64(seed))
+        .unwrap()
+}
+
+#[test]
+fn mask_zero_pools_only_the_real_steps() {
+    let mut model = masked_pooling_model(0);
+    let ids = ndarray::array![[1u32, 2, 0, 0], [3, 0, 0, 0], [1, 2, 3, 4]];
+    let before = model.predict(ids.view(), 8).unwrap();
+    // Row 0 is the mask: whatever it holds, the outputs do not change.
+    model.embedding_mut().weights_mut()[..3].copy_from_slice(&[9.0, -9.0, 5.0]);
+    assert_eq!(model.predict(ids.view(), 8).unwrap(), before);
+    // [1, 2, 0, 0] pools to the mean of rows 1 and 2 (Keras: Σ mask·x / Σ mask).
+    let w = model.embedding().weights().to_vec();
+    let mean: Vec<f32> = (0..3).map(|j| (w[3 + j] + w[6 + j]) / 2.0).collect();
+    let embkit::Layer::Dense(d) = &model.layers()[1] else { unreachable!() };
+    let z: f32 = mean.iter().zip(d.kernel().iter()).map(|(a, b)| a * b).sum::<f32>() + d.bias()[0];
+    assert!((before[[0, 0]] - 1.0 / (1.0 + (-z).exp())).abs() < 1e-6);
+    assert!(model.config().warnings().is_empty());
+}
+
+#[test]
+fn mask_zero_trains_and_flatten_warns_that_it_drops_the_mask() {
+    let (ids, y) = sentiment(200, 17);
+    let mut ids = ids.slice(ndarray::s![.., ..4]).mapv(|i| i % 6);
+    // Padding (id 0) anywhere but the first step: no sequence is all
+    // padding (it would pool to NaN, as in Keras).
+    ids.column_mut(0).mapv_inplace(|i| i.max(1));
+    let mut model = masked_pooling_model(1);
+    let config = TrainConfig::new(Loss::BinaryCrossentropy { from_logits: false }, adam(0.05))
+        .with_epochs(5);
+    let h = model
+        .fit(Dataset::new(ids.view(), y.view()).unwrap(), None, &config, &mut NoObserver)
+        .unwrap();
+    assert!(h.epochs[4].loss < h.epochs[0].loss);
+
+    let flat = SequentialConfig::new(EmbeddingConfig::new(6, 3).with_mask_zero(true), 4)
+        .flatten()
+        .dense(1, Activation::Sigmoid);
+    let warnings = flat.warnings();
+    assert_eq!(warnings.len(), 1);
+    assert!(warnings[0].contains("does not support masking"), "{warnings:?}");
+}
+
+#[test]
+fn sequence_losses_and_metrics_leave_masked_steps_out() {
+    // One prediction per step: Embedding(mask_zero) → Dense(1, sigmoid).
+    let mut model = SequentialConfig::new(EmbeddingConfig::new(5, 2).with_mask_zero(true), 3)
+        .dense(1, Activation::Sigmoid)
+        .init(&mut StdRng::seed_from_u64(3))
+        .unwrap();
+    let ids = ndarray::array![[1u32, 2, 0], [3, 0, 0]];
+    let loss = Loss::BinaryCrossentropy { from_logits: false };
+    let targets = |masked: f32| {
+        ArrayD::from_shape_vec(IxDyn(&[2, 3, 1]), vec![1.0, 0.0, masked, 1.0, masked, masked])
+            .unwrap()
+    };
+    let eval = |m: &mut Sequential, t: &ArrayD<f32>| {
+        m.evaluate(Dataset::new(ids.view(), t.view()).unwrap(), &loss, &[Metric::Accuracy], 2)
+            .unwrap()
+    };
+    let a = eval(&mut model, &targets(0.0));
+    let b = eval(&mut model, &targets(1.0));
+    assert_eq!(a, b, "targets at masked steps must not count");
+    // Keras's masked mean: the loss of the three real steps over 3 (+1e-7).
+    let probs = model.predict(ids.view(), 2).unwrap();
+    let bce = |p: f32, y: f32| -(y * p.ln() + (1.0 - y) * (1.0 - p).ln());
+    let want =
+        (bce(probs[[0, 0, 0]], 1.0) + bce(probs[[0, 1, 0]], 0.0) + bce(probs[[1, 0, 0]], 1.0))
+            / (3.0 + 1e-7);
+    assert!((a.loss - f64::from(want)).abs() < 1e-5, "{} vs {want}", a.loss);
+    // Accuracy over the three real steps only: a multiple of 1/3.
+    let acc = a.metrics["accuracy"] * 3.0;
+    assert!((acc - acc.round()).abs() < 1e-9, "{}", a.metrics["accuracy"]);
+}
+
+#[test]
+fn lora_tables_train_save_load_and_merge() {
+    let (ids, y) = sentiment(100, 18);
+    let mut model = SequentialConfig::new(EmbeddingConfig::new(20, 4).with_lora(2, None), 6)
+        .flatten()
+        .dense(1, Activation::Sigmoid)
+        .init(&mut StdRng::seed_from_u64(4))
+        .unwrap();
+    let base = model.embedding().weights().to_vec();
+    model
+        .fit(Dataset::new(ids.view(), y.view()).unwrap(), None, &binary_config(2), &mut NoObserver)
+        .unwrap();
+    // The base table is frozen; the factors learned.
+    assert_eq!(model.embedding().weights(), &base[..]);
+    assert!(model.embedding().lora_b().unwrap().iter().any(|&x| x != 0.0));
+    let before = model.predict(ids.view(), 32).unwrap();
+
+    let bytes = SavedModel::new(model.clone()).to_bytes().unwrap();
+    let mut loaded = SavedModel::from_bytes(&bytes, "lora").unwrap().model;
+    assert_eq!(loaded.predict(ids.view(), 32).unwrap(), before);
+
+    model.merge_lora();
+    assert!(model.config().embedding.lora.is_none());
+    let merged = model.predict(ids.view(), 32).unwrap();
+    for (a, b) in merged.iter().zip(before.iter()) {
+        assert!((a - b).abs() < 1e-6);
+    }
+    let bytes = SavedModel::new(model).to_bytes().unwrap();
+    let mut loaded = SavedModel::from_bytes(&bytes, "merged").unwrap().model;
+    assert_eq!(loaded.predict(ids.view(), 32).unwrap(), merged);
+}
+
+#[test]
+fn gradient_clipping_bounds_the_step() {
+    // With clipvalue 1e-3 and SGD(lr 1), no weight moves more than 1e-3 per step.
+    let (ids, y) = sentiment(16, 19);
+    let mut model = binary_model(5);
+    let before = model.embedding().weights().to_vec();
+    let config = TrainConfig::new(
+        Loss::BinaryCrossentropy { from_logits: false },
+        embkit::SgdConfig::new().with_learning_rate(1.0).into(),
+    )
+    .with_batch_size(16)
+    .with_clipping(embkit::GradientClipping::new().with_clipvalue(1e-3));
+    model.fit(Dataset::new(ids.view(), y.view()).unwrap(), None, &config, &mut NoObserver).unwrap();
+    let moved = model.embedding().weights().iter().zip(&before).map(|(a, b)| (a - b).abs());
+    assert!(moved.clone().all(|d| d <= 1e-3 + 1e-7));
+    assert!(moved.fold(0.0, f32::max) > 5e-4);
+    let bad = config.clone().with_clipping(embkit::GradientClipping::new().with_clipnorm(-1.0));
+    assert!(bad.validate().is_err());
+}
