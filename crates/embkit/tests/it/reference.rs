@@ -117,13 +117,13 @@ fn keras_rmsprop_run_matches_keras() {
         assert!((got - want).abs() < 1e-6, "{losses:?}");
     }
     let w = m.embedding().weights();
-    let want0 = [-0.117071867, -0.0411465466, 0.03695333, 0.0743908808];
-    let want19 = [-0.0877161846, -0.0166228805, 0.050067395, 0.0923649222];
+    let want0: [f64; 4] = [-0.117071867, -0.0411465466, 0.03695333, 0.0743908808];
+    let want19: [f64; 4] = [-0.0877161846, -0.0166228805, 0.050067395, 0.0923649222];
     for (got, want) in w[..DIM].iter().chain(&w[19 * DIM..]).zip(want0.iter().chain(&want19)) {
-        assert!((got - want).abs() < 1e-6, "{w:?}");
+        assert!((f64::from(*got) - want).abs() < 1e-6, "{w:?}");
     }
     let Layer::Dense(d) = &m.layers()[1] else { unreachable!() };
-    assert!((d.bias()[0] - -0.00392574025).abs() < 1e-7, "{}", d.bias()[0]);
+    assert!((f64::from(d.bias()[0]) - -0.00392574025).abs() < 1e-7, "{}", d.bias()[0]);
 }
 
 /// PyTorch's RMSprop (alpha 0.99, eps 1e-8 outside the square root) on a
@@ -144,11 +144,10 @@ fn pytorch_rmsprop_run_matches_pytorch() {
         assert!((got - want).abs() < 1e-6, "{losses:?}");
     }
     let w = m.embedding().weights();
-    for (got, want) in
-        w[..DIM].iter().zip([-0.138199225, -0.0474811792, 0.0676768497, 0.0664044991])
-    {
-        assert!((got - want).abs() < 1e-6, "{w:?}");
+    let want: [f64; 4] = [-0.138199225, -0.0474811792, 0.0676768497, 0.0664044991];
+    for (got, want) in w[..DIM].iter().zip(want) {
+        assert!((f64::from(*got) - want).abs() < 1e-6, "{w:?}");
     }
     let Layer::Dense(d) = &m.layers()[1] else { unreachable!() };
-    assert!((d.bias()[0] - -0.0119169988).abs() < 1e-7, "{}", d.bias()[0]);
+    assert!((f64::from(d.bias()[0]) - -0.0119169988).abs() < 1e-7, "{}", d.bias()[0]);
 }
