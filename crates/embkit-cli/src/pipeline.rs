@@ -143,6 +143,9 @@ impl TextClassifier {
             if binary { 1 } else { classes.len() },
             if binary { Activation::Sigmoid } else { Activation::Softmax },
         );
+        for warning in mconfig.warnings() {
+            eprintln!("warning: {warning}");
+        }
         let mut model = mconfig
             .init(&mut StdRng::seed_from_u64(settings.seed))
             .context("building the model")?;

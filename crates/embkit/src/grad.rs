@@ -139,6 +139,16 @@ impl RowGrad {
         self.squares[range].iter_mut().for_each(|x| *x *= factor * factor);
     }
 
+    /// Sets the sums of squares to the squares of the summed rows,
+    /// `(Σ gᵢ)²`: what Keras accumulates once the gradient is dense in
+    /// TensorFlow (a regulariser's gradient added to the table's makes it
+    /// so). Call after changing the rows with [`rows_mut`](Self::rows_mut).
+    pub fn square_summed_rows(&mut self) {
+        for (sq, &x) in self.squares.iter_mut().zip(&self.rows) {
+            *sq = x * x;
+        }
+    }
+
     /// Mutable access to the rows (for scaling, clipping, regularisers).
     pub fn rows_mut(&mut self) -> &mut [f32] {
         &mut self.rows

@@ -48,7 +48,10 @@ pub struct EmbeddingConfig {
     pub trainable: bool,
     /// PyTorch's `padding_idx`: a row that [`init`](Self::init) sets to
     /// zero and that never receives a gradient. Positions holding this id
-    /// are left out of every gradient, so no optimizer moves the row;
+    /// are left out of every gradient, so lazy optimizers never move the
+    /// row; as in PyTorch, optimizers that change rows without a gradient
+    /// in the dense and Keras table modes (AdamW's weight decay, FTRL) and
+    /// table constraints can still change it;
     /// [`forward`](Embedding::forward) still returns whatever the row
     /// holds (a pretrained row is kept, as PyTorch's `from_pretrained`
     /// does). [`with_padding_idx`](Self::with_padding_idx) stores it
@@ -534,6 +537,8 @@ impl Lora {
             regularizer.add_gradient(a, &mut self.grad_a.rows_mut()[k * rank..(k + 1) * rank]);
         }
         regularizer.add_gradient(&self.b, &mut self.grad_b);
+        // A's gradient is dense in Keras: its accumulators square the rows.
+        self.grad_a.square_summed_rows();
         // Keras adds the penalties of its two variables.
         let a_rows =
             ids.iter().flat_map(|&id| &self.a[id as usize * rank..(id as usize + 1) * rank]);
@@ -1137,6 +1142,9 @@ impl Embedding {
                         let w = &self.weights[id * dim..(id + 1) * dim];
                         reg.add_gradient(w, &mut self.grad.rows_mut()[k * dim..(k + 1) * dim]);
                     }
+                    // Keras's gradient is dense once the penalty's is added:
+                    // its accumulators square the summed rows.
+                    self.grad.square_summed_rows();
                     let weights = &self.weights;
                     let rows = self.grad.ids().iter().map(|&id| id as usize * dim);
                     let values = rows.flat_map(|start| &weights[start..start + dim]);
@@ -1342,7 +1350,8 @@ fn renorm(
     order.extend_from_slice(ids);
     order.sort_unstable();
     order.dedup();
-    let max_norm = max_norm as f64;
+    // PyTorch receives `max_norm` as the Python double the user wrote.
+    let max_norm: f64 = max_norm.to_string().parse().expect("an f32's Display parses as f64");
     for &id in order.iter() {
         let row = &mut weights[id as usize * dim..(id as usize + 1) * dim];
         // PyTorch's norm is an f32 tensor, read back as a double.

@@ -208,7 +208,10 @@ impl Sequential {
         &self.embedding
     }
 
-    /// The table, mutably (for example to load pretrained rows).
+    /// The table, mutably (for example to load pretrained rows, or to
+    /// [`enable_lora`](Embedding::enable_lora); [`config`](Self::config)
+    /// then still shows the config the model was built from, and saving
+    /// records the table's current config).
     pub fn embedding_mut(&mut self) -> &mut Embedding {
         &mut self.embedding
     }
