@@ -544,7 +544,10 @@ pub fn fit<'a, M: Model + Clone>(
 /// mode, `batch_size` samples at a time, weighted by batch size.
 ///
 /// The loss is computed as in training (from the logits for a sigmoid or
-/// softmax output with a cross-entropy, as Keras).
+/// softmax output with a cross-entropy, as Keras), but without a table
+/// regulariser's penalty: training adds the penalty of the batch's rows
+/// (see [`Regularizer`](crate::Regularizer)); Keras adds the whole table's
+/// penalty to both training and evaluation losses.
 ///
 /// # Errors
 ///
