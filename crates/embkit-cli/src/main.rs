@@ -31,6 +31,9 @@ enum Command {
     Neighbors(cmd::neighbors::Args),
     /// Show a saved model's configs, sizes and training history.
     Inspect(cmd::inspect::Args),
+    /// Convert word vectors between formats (word2vec, GloVe, fastText,
+    /// TSV, npy, safetensors, model).
+    Convert(cmd::convert::Args),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +44,7 @@ fn main() -> ExitCode {
         Command::Predict(args) => cmd::predict::run(args),
         Command::Neighbors(args) => cmd::neighbors::run(args),
         Command::Inspect(args) => cmd::inspect::run(args),
+        Command::Convert(args) => cmd::convert::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -113,6 +113,18 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+
+    /// A binary data file (word2vec binary, `.npy`, safetensors) is
+    /// truncated, damaged or not in the format it was read as.
+    #[error("{}: byte {offset}: {reason}", .path.display())]
+    BadBinaryFile {
+        /// The file.
+        path: PathBuf,
+        /// Where in the file the problem was found.
+        offset: u64,
+        /// What was expected and what was found.
+        reason: String,
+    },
 }
 
 impl Error {

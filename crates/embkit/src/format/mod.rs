@@ -26,6 +26,23 @@ use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use ndarray::{Array1, Array2};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
+// Word vectors in interchange formats (word2vec, GloVe, fastText, TSV,
+// .npy, safetensors): `Vectors`, `VectorReader`, `VectorWriter`, `convert`.
+mod npy;
+mod reader;
+mod tensors;
+mod tsv;
+mod vectors;
+mod word2vec;
+mod writer;
+
+pub use npy::vocab_path_for;
+pub use reader::{ReadOptions, ReadReport, VectorReader, MAX_PROBLEMS};
+pub use tensors::DEFAULT_TENSOR;
+pub use tsv::{METADATA_TSV, VECTORS_TSV};
+pub use vectors::{convert, VectorFormat, Vectors};
+pub use writer::VectorWriter;
+
 use crate::{
     Dense, Embedding, Error, History, Layer, LayerConfig, Result, Sequential, SequentialConfig,
     TrainConfig,

@@ -3,6 +3,7 @@
 mod data;
 mod embedding;
 mod embedding_bag;
+mod formats;
 mod golden;
 mod layers;
 mod model;
