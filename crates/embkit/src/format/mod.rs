@@ -158,7 +158,11 @@ impl SavedModel {
         let mut meta = HashMap::new();
         meta.insert("format".to_string(), FORMAT_NAME.to_string());
         meta.insert("format_version".to_string(), FORMAT_VERSION.to_string());
-        meta.insert("config".to_string(), to_json("config", self.model.config())?);
+        // The table's own config: options set on it after the model was built
+        // (`embedding_mut().enable_lora(..)`) are saved too.
+        let mut config = self.model.config().clone();
+        config.embedding = self.model.embedding().config().clone();
+        meta.insert("config".to_string(), to_json("config", &config)?);
         if let Some(tc) = &self.train_config {
             meta.insert("train_config".to_string(), to_json("train_config", tc)?);
         }
@@ -301,6 +305,9 @@ impl SavedModel {
         let ec = &config.embedding;
         let weights = tensor("embedding.weight", &[ec.num_embeddings, ec.embedding_dim])?;
         let embedding = match &ec.lora {
+            None if tensors.tensor("embedding.lora_a").is_ok() => {
+                return Err(bad("has LoRA factors but its config has no LoRA".into()));
+            }
             None => Embedding::from_config_and_weights(ec.clone(), weights),
             Some(lora) => {
                 let a = tensor("embedding.lora_a", &[ec.num_embeddings, lora.rank])?;

@@ -686,3 +686,18 @@ fn gradient_clipping_bounds_the_step() {
     let bad = config.clone().with_clipping(embkit::GradientClipping::new().with_clipnorm(-1.0));
     assert!(bad.validate().is_err());
 }
+
+#[test]
+fn lora_enabled_on_the_table_after_building_is_saved() {
+    let (ids, y) = sentiment(64, 20);
+    let mut model = binary_model(6);
+    model.embedding_mut().enable_lora(2, None, &mut StdRng::seed_from_u64(1)).unwrap();
+    model
+        .fit(Dataset::new(ids.view(), y.view()).unwrap(), None, &binary_config(2), &mut NoObserver)
+        .unwrap();
+    let before = model.predict(ids.view(), 32).unwrap();
+    let bytes = SavedModel::new(model).to_bytes().unwrap();
+    let mut loaded = SavedModel::from_bytes(&bytes, "lora-later").unwrap().model;
+    assert!(loaded.config().embedding.lora.is_some());
+    assert_eq!(loaded.predict(ids.view(), 32).unwrap(), before);
+}
