@@ -34,6 +34,8 @@ enum Command {
     /// Convert word vectors between formats (word2vec, GloVe, fastText,
     /// TSV, npy, safetensors, model).
     Convert(cmd::convert::Args),
+    /// Measure the frozen workloads W1-W7 against a plain-loop baseline.
+    Bench(cmd::bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +47,7 @@ fn main() -> ExitCode {
         Command::Neighbors(args) => cmd::neighbors::run(args),
         Command::Inspect(args) => cmd::inspect::run(args),
         Command::Convert(args) => cmd::convert::run(args),
+        Command::Bench(args) => cmd::bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

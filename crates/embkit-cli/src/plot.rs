@@ -84,3 +84,104 @@ fn draw(history: &History, title: &str, path: &Path) -> Result<()> {
     root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(())
 }
+
+/// One panel of [`grouped_bars`]: `values[series][group]`, `None` for a
+/// missing bar.
+pub struct BarPanel {
+    /// The panel's caption.
+    pub title: String,
+    /// One vector per series, one value per group.
+    pub values: Vec<Vec<Option<f64>>>,
+}
+
+/// Draws grouped bars on a log scale into a PNG at `path`, one panel per
+/// entry of `panels` stacked vertically, with one colour per series and a
+/// legend (used by `embkit bench --plot`).
+pub fn grouped_bars(
+    path: &Path,
+    title: &str,
+    y_desc: &str,
+    groups: &[String],
+    series: &[String],
+    panels: &[BarPanel],
+) -> Result<()> {
+    ensure_font();
+    let tmp = path.with_extension("tmp.png");
+    draw_bars(&tmp, title, y_desc, groups, series, panels)
+        .with_context(|| format!("drawing {}", path.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming into {}", path.display()))?;
+    Ok(())
+}
+
+fn draw_bars(
+    path: &Path,
+    title: &str,
+    y_desc: &str,
+    groups: &[String],
+    series: &[String],
+    panels: &[BarPanel],
+) -> Result<()> {
+    let err = |e: &dyn std::fmt::Display| anyhow::anyhow!("{e}");
+    let all = || panels.iter().flat_map(|p| p.values.iter().flatten().flatten().copied());
+    let positive: Vec<f64> = all().filter(|v| *v > 0.0).collect();
+    let lo = positive.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = positive.iter().copied().fold(0.0f64, f64::max);
+    let (lo, hi) = if positive.is_empty() {
+        (1.0, 10.0)
+    } else {
+        (10f64.powf(lo.log10().floor()), 10f64.powf(hi.log10().ceil()))
+    };
+    let height = 60 + 420 * panels.len().max(1) as u32;
+    let root = BitMapBackend::new(path, (1200, height)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let root = root.titled(title, ("sans-serif", 22)).map_err(|e| err(&e))?;
+    let (plots, legend) = root.split_horizontally(960);
+    let color = |s: usize| Palette99::pick(s).to_rgba();
+    for (s, name) in series.iter().enumerate() {
+        let y = 60 + 24 * s as i32;
+        legend
+            .draw(&Rectangle::new([(10, y), (26, y + 14)], color(s).filled()))
+            .map_err(|e| err(&e))?;
+        let text = Text::new(name.as_str(), (34, y), ("sans-serif", 15));
+        legend.draw(&text).map_err(|e| err(&e))?;
+    }
+    let n_groups = groups.len().max(1) as f64;
+    let n_series = series.len().max(1) as f64;
+    let width = 0.8 / n_series;
+    for (panel, area) in panels.iter().zip(plots.split_evenly((panels.len().max(1), 1))) {
+        let mut chart = ChartBuilder::on(&area)
+            .caption(&panel.title, ("sans-serif", 18))
+            .margin(10)
+            .x_label_area_size(35)
+            .y_label_area_size(80)
+            .build_cartesian_2d(-0.5f64..n_groups - 0.5, (lo..hi).log_scale())
+            .map_err(|e| err(&e))?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(groups.len().max(2))
+            .x_label_formatter(&|x| {
+                let i = x.round();
+                if (x - i).abs() < 1e-6 && i >= 0.0 {
+                    groups.get(i as usize).cloned().unwrap_or_default()
+                } else {
+                    String::new()
+                }
+            })
+            .y_desc(y_desc)
+            .y_label_formatter(&|y| format!("{y:.0e}"))
+            .label_style(("sans-serif", 14))
+            .draw()
+            .map_err(|e| err(&e))?;
+        for (s, values) in panel.values.iter().enumerate() {
+            let bars = values.iter().enumerate().filter_map(|(g, v)| {
+                let v = (*v)?;
+                let x0 = g as f64 - 0.4 + s as f64 * width;
+                Some(Rectangle::new([(x0, lo), (x0 + width * 0.9, v.max(lo))], color(s).filled()))
+            });
+            chart.draw_series(bars).map_err(|e| err(&e))?;
+        }
+    }
+    root.present().map_err(|e| err(&e))?;
+    Ok(())
+}
