@@ -1,5 +1,16 @@
-//! Queries on a learned table: nearest neighbours by cosine similarity.
+//! Queries on a learned table: nearest neighbours (by cosine, dot
+//! product or Euclidean distance), word analogies and word-similarity
+//! evaluation.
 
+mod analogy;
 mod neighbors;
+mod word_similarity;
 
-pub use neighbors::{cosine_similarity, nearest_neighbors, neighbors_of_row, Neighbor};
+pub use analogy::{
+    analogy, evaluate_analogies, AnalogyMethod, AnalogyReport, SectionScore, COSMUL_EPS,
+};
+pub use neighbors::{
+    cosine_similarity, nearest_neighbors, nearest_neighbors_batch, nearest_neighbors_by,
+    neighbors_of_row, Neighbor, Similarity,
+};
+pub use word_similarity::{evaluate_similarity, spearman, SimilarityReport};

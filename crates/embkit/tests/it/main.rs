@@ -8,6 +8,7 @@ mod golden;
 mod layers;
 mod model;
 mod optim;
+mod queries;
 mod query;
 mod reference;
 mod vocab;
