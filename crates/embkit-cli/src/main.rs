@@ -27,8 +27,15 @@ enum Command {
     Train(cmd::train::Args),
     /// Predict the labels of texts with a trained model.
     Predict(cmd::predict::Args),
-    /// The nearest neighbours of a word in a trained model's embedding table.
+    /// The nearest neighbours of a word in a trained model's embedding table
+    /// or a word-vectors file (cosine, dot product or Euclidean distance).
     Neighbors(cmd::neighbors::Args),
+    /// Word analogies (A is to B as C is to ?) by 3CosAdd or 3CosMul, or the
+    /// accuracy on a questions-words file.
+    Analogy(cmd::analogy::Args),
+    /// Spearman's correlation of the vectors' cosines with a word-pair file's
+    /// human scores.
+    Similarity(cmd::similarity::Args),
     /// Show a saved model's configs, sizes and training history.
     Inspect(cmd::inspect::Args),
     /// Convert word vectors between formats (word2vec, GloVe, fastText,
@@ -45,6 +52,8 @@ fn main() -> ExitCode {
         Command::Train(args) => cmd::train::run(args),
         Command::Predict(args) => cmd::predict::run(args),
         Command::Neighbors(args) => cmd::neighbors::run(args),
+        Command::Analogy(args) => cmd::analogy::run(args),
+        Command::Similarity(args) => cmd::similarity::run(args),
         Command::Inspect(args) => cmd::inspect::run(args),
         Command::Convert(args) => cmd::convert::run(args),
         Command::Bench(args) => cmd::bench::run(args),

@@ -1,9 +1,11 @@
 //! One module per subcommand, each with `Args` and `run`.
 
+pub mod analogy;
 pub mod bench;
 pub mod convert;
 pub mod demo;
 pub mod inspect;
 pub mod neighbors;
 pub mod predict;
+pub mod similarity;
 pub mod train;
