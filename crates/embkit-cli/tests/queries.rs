@@ -231,6 +231,8 @@ fn a_converted_model_directory_is_a_source() {
     assert_eq!(words(&o), ["queen"]);
     let o = embkit(&["neighbors", "--model", s(&model), "--word", "prince"]);
     assert_error(&o, "\"prince\" is not in the model's vocabulary");
+    let o = embkit(&["neighbors", "--model", s(&model), "--format", "glove", "--word", "man"]);
+    assert_error(&o, "--format");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -62,6 +62,9 @@ pub struct Table {
 impl Table {
     /// Loads the vectors `source` names.
     pub fn load(source: &Source) -> Result<Self> {
+        if source.input.model.is_some() && source.format.is_some() {
+            bail!("--format names the format of --vectors; a --model directory needs none");
+        }
         match (&source.input.model, &source.input.vectors) {
             (Some(dir), _) => match TextClassifier::load(dir) {
                 Ok((classifier, _)) => {
