@@ -314,3 +314,91 @@ proptest! {
         }
     }
 }
+
+const QUESTIONS_WORDS: &str = "/work/shared/data/word-analogy/google-questions-words.txt";
+
+// gensim 4.4.0 (pip, in a venv), on the same files:
+//     from gensim.models import KeyedVectors
+//     kv = KeyedVectors.load_word2vec_format(".../euclidean_vectors.bin", binary=True)
+//     kv.evaluate_word_pairs(".../wordsim353.tsv")
+//     # ((0.24425010544844747, ...), (0.2736024134516744, ...), 69.12181303116147)
+//     score, sections = kv.evaluate_word_analogies(".../google-questions-words.txt")
+//     [(s["section"], len(s["correct"]), len(s["incorrect"])) for s in sections]
+//     kv.evaluate_word_analogies(..., restrict_vocab=1000)  # total: 2 correct, 34 incorrect
+//     kv.most_similar(positive=["king", "woman"], negative=["man"], topn=3)
+//     kv.most_similar_cosmul(positive=["king", "woman"], negative=["man"], topn=3)
+/// The Lee-corpus vectors give gensim's numbers for word pairs, the
+/// Google analogies (per section, and restricted) and both analogy
+/// methods. Skipped when the shared data folder is missing.
+#[test]
+fn lee_vectors_match_gensim() {
+    if !Path::new(FIXTURES).is_dir() || !Path::new(WORDSIM).is_file() {
+        eprintln!("skipped: {FIXTURES} or {WORDSIM} is missing");
+        return;
+    }
+    let vectors = Vectors::read(
+        Path::new(FIXTURES).join("euclidean_vectors.bin"),
+        VectorFormat::Word2VecBinary,
+    )
+    .unwrap();
+    let pairs = std::fs::read(WORDSIM).unwrap();
+    let report = evaluate_similarity(&vectors, pairs.as_slice()).unwrap();
+    assert!(close(report.spearman.unwrap(), 0.2736024134516744, 1e-9), "{report:?}");
+    assert!(close(report.pearson.unwrap(), 0.24425010544844747, 1e-6), "{report:?}");
+    assert!(close(report.pairs_oov as f64 / 353.0 * 100.0, 69.12181303116147, 1e-9));
+
+    let word = |w: &str| vectors.id(w).unwrap();
+    let (man, king, woman) = (word("man"), word("king"), word("woman"));
+    let gensim_add = [
+        ("sides", 0.9249380826950073),
+        ("wake", 0.8860051035881042),
+        ("communities", 0.8742090463638306),
+    ];
+    let gensim_mul = [
+        ("major", 2.1263248920440674),
+        ("towns", 1.6312041282653809),
+        ("damage", 1.6300352811813354),
+    ];
+    for (method, want) in
+        [(AnalogyMethod::Add, gensim_add), (AnalogyMethod::Mul { eps: 1e-6 }, gensim_mul)]
+    {
+        let got = analogy(vectors.view(), man, woman, king, 3, method).unwrap();
+        for (n, (w, score)) in got.iter().zip(want) {
+            assert_eq!(vectors.words()[n.id as usize], w, "{method:?}");
+            assert!(close(f64::from(n.similarity), score, 1e-5), "{method:?} {n:?}");
+        }
+    }
+
+    if !Path::new(QUESTIONS_WORDS).is_file() {
+        eprintln!("skipped: {QUESTIONS_WORDS} is missing");
+        return;
+    }
+    let questions = std::fs::read(QUESTIONS_WORDS).unwrap();
+    let report =
+        evaluate_analogies(&vectors, questions.as_slice(), None, AnalogyMethod::Add).unwrap();
+    let got: Vec<(&str, usize, usize)> =
+        report.sections.iter().map(|s| (s.name.as_str(), s.correct, s.incorrect)).collect();
+    assert_eq!(
+        got,
+        [
+            ("capital-common-countries", 0, 20),
+            ("capital-world", 0, 14),
+            ("currency", 0, 2),
+            ("city-in-state", 0, 0),
+            ("family", 1, 19),
+            ("gram1-adjective-to-adverb", 0, 6),
+            ("gram2-opposite", 0, 6),
+            ("gram3-comparative", 0, 56),
+            ("gram4-superlative", 0, 20),
+            ("gram5-present-participle", 0, 56),
+            ("gram6-nationality-adjective", 0, 41),
+            ("gram7-past-tense", 0, 110),
+            ("gram8-plural", 0, 56),
+            ("gram9-plural-verbs", 0, 2),
+        ]
+    );
+    assert_eq!(report.total.answered() + report.total.skipped, 19544);
+    let restricted =
+        evaluate_analogies(&vectors, questions.as_slice(), Some(1000), AnalogyMethod::Add).unwrap();
+    assert_eq!((restricted.total.correct, restricted.total.incorrect), (2, 34));
+}
