@@ -71,6 +71,18 @@ fn words(o: &Output) -> Vec<String> {
 }
 
 #[test]
+fn the_query_commands_have_help() {
+    for (cmd, needle) in
+        [("neighbors", "--metric"), ("analogy", "--method"), ("similarity", "--pairs")]
+    {
+        let o = embkit(&[cmd, "--help"]);
+        assert_success(&o);
+        assert!(stdout(&o).contains("--vectors"), "{cmd}");
+        assert!(stdout(&o).contains(needle), "{cmd}");
+    }
+}
+
+#[test]
 fn neighbors_of_a_vectors_file_by_each_metric() {
     let dir = scratch("neighbors");
     let file = write_family(&dir);
