@@ -71,7 +71,16 @@ pub fn run(args: Args) -> Result<()> {
     options.tensor = args.tensor;
     options.vocab = args.vocab;
     let report = convert(&args.input, from, &args.output, to, &options).with_context(|| {
-        format!("converting {} ({from}) to {} ({to})", args.input.display(), args.output.display())
+        let hint = if args.lenient {
+            ""
+        } else {
+            " (--lenient skips and counts bad rows, such as a model's empty padding token)"
+        };
+        format!(
+            "converting {} ({from}) to {} ({to}){hint}",
+            args.input.display(),
+            args.output.display()
+        )
     })?;
 
     for problem in &report.problems {
