@@ -67,8 +67,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     .with_early_stopping(
         EarlyStopping::new("val_loss").with_patience(3).with_restore_best_weights(true),
     );
-    let history =
-        model.fit(Dataset::new(ids.view(), labels.view())?, None, &config, &mut Print)?;
+    let history = model.fit(Dataset::new(ids.view(), labels.view())?, None, &config, &mut Print)?;
     if let Some(epoch) = history.stopped_epoch {
         println!("stopped after epoch {epoch}; weights of epoch {:?}", history.restored_epoch);
     }
