@@ -24,11 +24,20 @@ fn ensure_font() {
 /// Draws the loss per epoch (and the validation loss, when there is one)
 /// into a PNG at `path`, written to a temporary file and renamed.
 pub fn loss_curve(history: &History, title: &str, path: &Path) -> Result<()> {
+    write_png(path, |tmp| draw(history, title, tmp))
+}
+
+/// Draws a PNG with `draw` into a temporary file beside `path` (named
+/// `*.tmp.png`, since the encoder picks the format from the extension),
+/// then renames it into place; a failed drawing leaves no file behind.
+fn write_png(path: &Path, draw: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     ensure_font();
     let tmp = path.with_extension("tmp.png");
-    draw(history, title, &tmp).with_context(|| format!("drawing {}", path.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming into {}", path.display()))?;
-    Ok(())
+    if let Err(err) = draw(&tmp) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(err.context(format!("drawing {}", path.display())));
+    }
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming into {}", path.display()))
 }
 
 fn draw(history: &History, title: &str, path: &Path) -> Result<()> {
@@ -105,12 +114,7 @@ pub fn grouped_bars(
     series: &[String],
     panels: &[BarPanel],
 ) -> Result<()> {
-    ensure_font();
-    let tmp = path.with_extension("tmp.png");
-    draw_bars(&tmp, title, y_desc, groups, series, panels)
-        .with_context(|| format!("drawing {}", path.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming into {}", path.display()))?;
-    Ok(())
+    write_png(path, |tmp| draw_bars(tmp, title, y_desc, groups, series, panels))
 }
 
 fn draw_bars(

@@ -289,11 +289,7 @@ impl SavedModel {
                     t.shape()
                 )));
             }
-            let values: Vec<f32> = t
-                .data()
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect();
+            let values = f32s_from_le(t.data());
             if let Some(i) = values.iter().position(|x| !x.is_finite()) {
                 return Err(bad(format!(
                     "tensor `{name}` has the value {} at index {i}",
@@ -352,6 +348,12 @@ fn to_json<T: serde::Serialize>(field: &'static str, value: &T) -> Result<String
 
 fn le_bytes(values: &[f32]) -> Vec<u8> {
     values.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// Little-endian f32 bytes back to values (a trailing partial value is
+/// ignored; callers check lengths first).
+pub(crate) fn f32s_from_le(raw: &[u8]) -> Vec<f32> {
+    raw.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same

@@ -117,9 +117,7 @@ pub(crate) fn open_safetensors(path: &Path, options: &ReadOptions) -> Result<Box
     let base = 8 + header_len + info.data_offsets.0;
     let raw = &bytes[base..8 + header_len + info.data_offsets.1];
     let data: Vec<f32> = match info.dtype {
-        Dtype::F32 => {
-            raw.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
-        }
+        Dtype::F32 => super::f32s_from_le(raw),
         Dtype::F16 => {
             raw.chunks_exact(2).map(|b| f16_to_f32(u16::from_le_bytes([b[0], b[1]]))).collect()
         }

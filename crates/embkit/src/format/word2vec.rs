@@ -419,11 +419,7 @@ impl<R: BufRead + Send> RowSource for BinaryRows<R> {
                 self.word_error(at, format!("the word {word:?} contains a line break or tab")),
             ));
         }
-        let values: Vec<f32> = self
-            .vector
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
+        let values = super::f32s_from_le(&self.vector);
         if let Some((i, reason)) = super::reader::non_finite(&values) {
             return Err(Problem::Row(
                 self.bad(vector_start + 4 * i as u64, format!("row {row} ({word:?}): {reason}")),
