@@ -65,6 +65,7 @@ pub mod metrics;
 pub mod model;
 pub mod optim;
 pub mod query;
+pub mod threads;
 pub mod vocab;
 
 pub use data::LabelledTexts;
@@ -87,6 +88,7 @@ pub use optim::{
     FtrlConfig, GradMut, GradientClipping, Optimizer, OptimizerConfig, RmsProp, RmsPropConfig,
     RowNorm, RowWiseAdagrad, RowWiseAdagradConfig, Sgd, SgdConfig, TableUpdates,
 };
+pub use threads::Threads;
 pub use vocab::{
     Order, OutputMode, Split, Standardize, TextVectorizer, TextVectorizerConfig, Vocabulary,
     VocabularyBuilder, VocabularyConfig, OOV_TOKEN,
