@@ -1,6 +1,12 @@
 //! Gradients: [`RowGrad`] for embedding tables (sparse rows), plain
 //! slices for dense parameters.
 
+use std::ops::Range;
+
+use crate::kernels::segment::{key_id, key_position};
+use crate::kernels::{counting_sort_by_id, simd, SortScratch};
+use crate::threads::{split_evenly, Threads};
+
 /// The gradient of an embedding table: sorted unique ids, one summed
 /// gradient row each.
 ///
@@ -9,26 +15,51 @@
 /// `num_embeddings × embedding_dim` gradient is never built. Repeated ids
 /// are summed, in the order they occur in the batch, so the result is the
 /// same on every run.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct RowGrad {
     ids: Vec<u32>,
     rows: Vec<f32>,
-    /// Per id, the sum of the squares of its occurrences' rows (Σ gᵢ²),
-    /// which Keras's optimizers accumulate instead of (Σ gᵢ)².
-    squares: Vec<f32>,
     /// Per id, how many times it occurred in the batch.
     counts: Vec<u32>,
+    /// The indices (into `ids`) of the ids seen more than once, increasing.
+    repeated: Vec<u32>,
+    /// For each of `repeated`, the sum of the squares of its occurrences'
+    /// rows (Σ gᵢ²), which Keras's optimizers accumulate instead of
+    /// (Σ gᵢ)². For an id seen once the two agree, so they are not stored.
+    repeated_squares: Vec<f32>,
     dim: usize,
+    /// Scratch of the sort by id.
+    sort: SortScratch,
+    /// Scratch: where each id's run starts in the sorted keys.
+    starts: Vec<u32>,
 }
+
+impl PartialEq for RowGrad {
+    fn eq(&self, other: &Self) -> bool {
+        self.dim == other.dim
+            && self.ids == other.ids
+            && self.rows == other.rows
+            && self.counts == other.counts
+            && self.repeated == other.repeated
+            && self.repeated_squares == other.repeated_squares
+    }
+}
+
+/// Unique ids a thread should have at least before the backward is split.
+const MIN_IDS_PER_THREAD: usize = 4096;
+
+/// How far ahead the segment sum prefetches upstream rows.
+const PREFETCH_DISTANCE: usize = 8;
 
 impl RowGrad {
     /// An empty gradient for rows of length `dim`.
     pub fn new(dim: usize) -> Self {
-        Self { ids: Vec::new(), rows: Vec::new(), squares: Vec::new(), counts: Vec::new(), dim }
+        Self { dim, ..Self::default() }
     }
 
     /// Builds the gradient of a gather: `grads` holds one upstream row of
-    /// length `dim` per entry of `ids`; rows of equal ids are summed.
+    /// length `dim` per entry of `ids`; rows of equal ids are summed, in
+    /// the order they occur in `ids`.
     ///
     /// # Shapes
     ///
@@ -51,54 +82,89 @@ impl RowGrad {
     /// ```
     pub fn from_rows(ids: &[u32], grads: &[f32], dim: usize) -> Self {
         let mut g = Self::new(dim);
-        g.assign_from_rows(ids, grads, dim, &mut Vec::new());
+        g.assign_from_rows(ids, grads, dim);
         g
     }
 
     /// Like [`from_rows`](Self::from_rows) but reuses this gradient's
-    /// buffers and the caller's scratch `order`, so a training loop does
-    /// not allocate once the buffers have grown.
+    /// buffers, so a training loop does not allocate once they have grown.
     ///
     /// # Panics
     ///
     /// If `grads.len() != ids.len() * dim`.
-    pub fn assign_from_rows(
+    pub fn assign_from_rows(&mut self, ids: &[u32], grads: &[f32], dim: usize) {
+        self.assign_gather_grad(ids, grads, dim, false, Threads::single());
+    }
+
+    /// The backward of a gather, on `threads` threads (the same bits for
+    /// any number): sorts the positions by id (radix sort), then sums each
+    /// id's rows in batch order. With `by_freq`, PyTorch's
+    /// `scale_grad_by_freq`: the row of an id seen `c` times is built, in
+    /// batch order, as `acc = fma(gᵢ, (f32)(1/c), acc)` from zero, as
+    /// PyTorch's CPU kernel, and its squares are scaled by `(1/c)²`.
+    pub(crate) fn assign_gather_grad(
         &mut self,
         ids: &[u32],
         grads: &[f32],
         dim: usize,
-        order: &mut Vec<u32>,
+        by_freq: bool,
+        threads: Threads,
     ) {
         assert_eq!(grads.len(), ids.len() * dim, "one gradient row per id");
         self.dim = dim;
         self.ids.clear();
-        self.rows.clear();
-        self.squares.clear();
         self.counts.clear();
-        order.clear();
-        order.extend(0..ids.len() as u32);
-        // Stable: equal ids keep their batch order, so sums are reproducible.
-        order.sort_by_key(|&i| ids[i as usize]);
-        for &i in order.iter() {
-            let i = i as usize;
-            let id = ids[i];
-            let src = &grads[i * dim..(i + 1) * dim];
-            if self.ids.last() == Some(&id) {
-                let start = self.rows.len() - dim;
-                for ((acc, sq), &x) in
-                    self.rows[start..].iter_mut().zip(&mut self.squares[start..]).zip(src)
-                {
-                    *acc += x;
-                    *sq += x * x;
-                }
-                *self.counts.last_mut().expect("one count per id") += 1;
-            } else {
+        self.repeated.clear();
+        self.starts.clear();
+        let keys = counting_sort_by_id(ids, &mut self.sort);
+        for (k, &key) in keys.iter().enumerate() {
+            let id = key_id(key);
+            if self.ids.last() != Some(&id) {
                 self.ids.push(id);
-                self.rows.extend_from_slice(src);
-                self.squares.extend(src.iter().map(|x| x * x));
-                self.counts.push(1);
+                self.starts.push(k as u32);
             }
         }
+        self.starts.push(keys.len() as u32);
+        for (i, run) in self.starts.windows(2).enumerate() {
+            let count = run[1] - run[0];
+            self.counts.push(count);
+            if count > 1 {
+                self.repeated.push(i as u32);
+            }
+        }
+        // Every value below is written by the sum: resizing without
+        // clearing keeps a grown buffer as it is, without a fill.
+        resize_for_overwrite(&mut self.rows, self.ids.len() * dim);
+        resize_for_overwrite(&mut self.repeated_squares, self.repeated.len() * dim);
+        if dim == 0 || self.ids.is_empty() {
+            return;
+        }
+
+        let parts = threads.parts_for(self.ids.len(), MIN_IDS_PER_THREAD);
+        let ranges = split_evenly(self.ids.len(), parts);
+        let sum = |ids: Range<usize>, rows: &mut [f32], repeated: &[u32], squares: &mut [f32]| {
+            sum_runs(keys, &self.starts, ids, grads, dim, by_freq, rows, repeated, squares);
+        };
+        if ranges.len() == 1 {
+            sum(0..self.ids.len(), &mut self.rows, &self.repeated, &mut self.repeated_squares);
+            return;
+        }
+        std::thread::scope(|scope| {
+            let sum = &sum;
+            let mut rows = &mut self.rows[..];
+            let mut squares = &mut self.repeated_squares[..];
+            let mut repeated = &self.repeated[..];
+            for range in ranges {
+                let (my_rows, rest) = rows.split_at_mut(range.len() * dim);
+                rows = rest;
+                let n_rep = repeated.partition_point(|&i| (i as usize) < range.end);
+                let (my_rep, rest) = repeated.split_at(n_rep);
+                repeated = rest;
+                let (my_squares, rest) = squares.split_at_mut(n_rep * dim);
+                squares = rest;
+                scope.spawn(move || sum(range, my_rows, my_rep, my_squares));
+            }
+        });
     }
 
     /// The sorted, unique ids that have a gradient row.
@@ -113,12 +179,52 @@ impl RowGrad {
 
     /// Per id, in the order of [`ids`](Self::ids), the sum of the squares
     /// of its occurrences' gradient rows (`Σ gᵢ²`, element-wise), back to
-    /// back. Keras's optimizers accumulate this for repeated ids, where
-    /// PyTorch's sparse optimizers use the square of the sum,
-    /// `(Σ gᵢ)²`. Scaling the rows with [`rows_mut`](Self::rows_mut) does
-    /// not change it; use [`scale_row`](Self::scale_row) to scale both.
-    pub fn squares(&self) -> &[f32] {
-        &self.squares
+    /// back, as a new vector (for tests and inspection; optimizers read
+    /// one row at a time with [`row_squares`](Self::row_squares)). Keras's
+    /// optimizers accumulate this for repeated ids, where PyTorch's sparse
+    /// optimizers use the square of the sum, `(Σ gᵢ)²`. Scaling the rows
+    /// with [`rows_mut`](Self::rows_mut) does not change the squares of
+    /// repeated ids; use [`scale_row`](Self::scale_row) to scale both.
+    pub fn squares(&self) -> Vec<f32> {
+        let mut scratch = Vec::new();
+        let mut out = Vec::with_capacity(self.rows.len());
+        for i in 0..self.len() {
+            out.extend_from_slice(self.row_squares(i, &mut scratch));
+        }
+        out
+    }
+
+    /// The sums of squares of row `i` (see [`squares`](Self::squares)):
+    /// stored for an id seen several times, otherwise computed into
+    /// `scratch` from the row.
+    ///
+    /// # Panics
+    ///
+    /// If `i >= self.len()`.
+    pub fn row_squares<'a>(&'a self, i: usize, scratch: &'a mut Vec<f32>) -> &'a [f32] {
+        let dim = self.dim;
+        match self.repeated.binary_search(&(i as u32)) {
+            Ok(k) => &self.repeated_squares[k * dim..(k + 1) * dim],
+            Err(_) => {
+                scratch.clear();
+                scratch.extend(self.rows[i * dim..(i + 1) * dim].iter().map(|x| x * x));
+                scratch
+            }
+        }
+    }
+
+    /// The sum of all of [`squares`](Self::squares), in `f64`: the squared
+    /// norm of the gradient counted per occurrence, as Keras clips it.
+    pub fn sum_of_squares(&self) -> f64 {
+        let dim = self.dim;
+        let mut repeated = self.repeated.iter().peekable();
+        let mut total = 0.0;
+        for (i, row) in self.rows.chunks_exact(dim.max(1)).enumerate() {
+            if repeated.next_if(|&&r| r as usize == i).is_none() {
+                total += row.iter().map(|&x| f64::from(x * x)).sum::<f64>();
+            }
+        }
+        total + self.repeated_squares.iter().map(|&x| f64::from(x)).sum::<f64>()
     }
 
     /// Per id, in the order of [`ids`](Self::ids), how many times it
@@ -134,9 +240,12 @@ impl RowGrad {
     ///
     /// If `i >= self.len()`.
     pub fn scale_row(&mut self, i: usize, factor: f32) {
-        let range = i * self.dim..(i + 1) * self.dim;
-        self.rows[range.clone()].iter_mut().for_each(|x| *x *= factor);
-        self.squares[range].iter_mut().for_each(|x| *x *= factor * factor);
+        let dim = self.dim;
+        self.rows[i * dim..(i + 1) * dim].iter_mut().for_each(|x| *x *= factor);
+        if let Ok(k) = self.repeated.binary_search(&(i as u32)) {
+            let squares = &mut self.repeated_squares[k * dim..(k + 1) * dim];
+            squares.iter_mut().for_each(|x| *x *= factor * factor);
+        }
     }
 
     /// Sets the sums of squares to the squares of the summed rows,
@@ -144,9 +253,8 @@ impl RowGrad {
     /// TensorFlow (a regulariser's gradient added to the table's makes it
     /// so). Call after changing the rows with [`rows_mut`](Self::rows_mut).
     pub fn square_summed_rows(&mut self) {
-        for (sq, &x) in self.squares.iter_mut().zip(&self.rows) {
-            *sq = x * x;
-        }
+        self.repeated.clear();
+        self.repeated_squares.clear();
     }
 
     /// Mutable access to the rows (for scaling, clipping, regularisers).
@@ -191,6 +299,80 @@ impl RowGrad {
     }
 }
 
+/// Resizes `v` to `len` without writing the values it keeps: for buffers
+/// the caller overwrites entirely.
+fn resize_for_overwrite(v: &mut Vec<f32>, len: usize) {
+    if v.len() < len {
+        v.resize(len, 0.0);
+    } else {
+        v.truncate(len);
+    }
+}
+
+/// Sums the runs of equal ids `ids` (indices into `starts`) of the sorted
+/// `keys` into `rows` (one row per id of the range, from its start);
+/// `repeated` are the indices of the range's ids seen several times and
+/// `squares` their sums of squares.
+#[allow(clippy::too_many_arguments)]
+fn sum_runs(
+    keys: &[u64],
+    starts: &[u32],
+    ids: Range<usize>,
+    grads: &[f32],
+    dim: usize,
+    by_freq: bool,
+    rows: &mut [f32],
+    repeated: &[u32],
+    squares: &mut [f32],
+) {
+    let upstream = |key: u64| &grads[key_position(key) * dim..][..dim];
+    let mut repeated = repeated.iter().zip(squares.chunks_exact_mut(dim)).peekable();
+    for (u, acc) in ids.zip(rows.chunks_exact_mut(dim)) {
+        let run = &keys[starts[u] as usize..starts[u + 1] as usize];
+        if let Some(&next) = keys.get(starts[u + 1] as usize + PREFETCH_DISTANCE) {
+            simd::prefetch(grads, key_position(next) * dim, dim);
+        }
+        let squares = repeated.next_if(|(&r, _)| r as usize == u).map(|(_, sq)| sq);
+        if by_freq {
+            // PyTorch: grad_weight[id] += (float)(1.0 / count) * g, fused,
+            // from zero, per occurrence in batch order.
+            let factor = (1.0 / run.len() as f64) as f32;
+            acc.fill(0.0);
+            for &key in run {
+                for (a, &g) in acc.iter_mut().zip(upstream(key)) {
+                    *a = g.mul_add(factor, *a);
+                }
+            }
+            if let Some(sq) = squares {
+                sq.fill(0.0);
+                for &key in run {
+                    for (s, &g) in sq.iter_mut().zip(upstream(key)) {
+                        *s += g * g;
+                    }
+                }
+                sq.iter_mut().for_each(|s| *s *= factor * factor);
+            }
+            continue;
+        }
+        acc.copy_from_slice(upstream(run[0]));
+        for &key in &run[1..] {
+            for (a, &g) in acc.iter_mut().zip(upstream(key)) {
+                *a += g;
+            }
+        }
+        if let Some(sq) = squares {
+            for (s, &g) in sq.iter_mut().zip(upstream(run[0])) {
+                *s = g * g;
+            }
+            for &key in &run[1..] {
+                for (s, &g) in sq.iter_mut().zip(upstream(key)) {
+                    *s += g * g;
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,10 +407,58 @@ mod tests {
     #[test]
     fn buffers_are_reused() {
         let mut g = RowGrad::new(2);
-        let mut order = Vec::new();
-        g.assign_from_rows(&[1, 0], &[1.0, 1.0, 2.0, 2.0], 2, &mut order);
-        g.assign_from_rows(&[4], &[3.0, 3.0], 2, &mut order);
+        g.assign_from_rows(&[1, 0], &[1.0, 1.0, 2.0, 2.0], 2);
+        g.assign_from_rows(&[4], &[3.0, 3.0], 2);
         assert_eq!(g.ids(), &[4]);
         assert_eq!(g.rows(), &[3.0, 3.0]);
+    }
+
+    /// The plain version: for each distinct id in increasing order, its
+    /// rows summed in batch order, and the sums of their squares.
+    fn reference(ids: &[u32], grads: &[f32], dim: usize) -> (Vec<u32>, Vec<f32>, Vec<f32>) {
+        let mut unique: Vec<u32> = ids.to_vec();
+        unique.sort_unstable();
+        unique.dedup();
+        let (mut rows, mut squares) = (Vec::new(), Vec::new());
+        for &id in &unique {
+            let mut acc: Option<Vec<f32>> = None;
+            let mut sq = vec![0.0f32; dim];
+            for (i, _) in ids.iter().enumerate().filter(|(_, &x)| x == id) {
+                let g = &grads[i * dim..(i + 1) * dim];
+                match &mut acc {
+                    None => acc = Some(g.to_vec()),
+                    Some(a) => a.iter_mut().zip(g).for_each(|(a, &g)| *a += g),
+                }
+                sq.iter_mut().zip(g).for_each(|(s, &g)| *s += g * g);
+            }
+            rows.extend(acc.expect("the id occurs"));
+            squares.extend(sq);
+        }
+        (unique, rows, squares)
+    }
+
+    #[test]
+    fn radix_backward_matches_the_plain_sum_on_any_thread_count() {
+        use rand::{rngs::StdRng, Rng, SeedableRng};
+        let mut rng = StdRng::seed_from_u64(11);
+        for (n, rows, dim) in [(10, 4, 3), (3000, 100, 8), (20_000, 5000, 5), (20_000, 300, 16)] {
+            let ids: Vec<u32> = (0..n).map(|_| rng.random_range(0..rows)).collect();
+            let grads: Vec<f32> = (0..n * dim).map(|_| rng.random::<f32>() - 0.5).collect();
+            let (unique, sums, squares) = reference(&ids, &grads, dim);
+            for threads in 1..=3 {
+                let mut g = RowGrad::new(dim);
+                g.assign_gather_grad(&ids, &grads, dim, false, Threads::new(threads).unwrap());
+                assert_eq!(g.ids(), &unique[..]);
+                assert_eq!(g.rows(), &sums[..], "n {n}, threads {threads}");
+                assert_eq!(g.squares(), squares);
+                let total: f64 = squares.iter().map(|&x| f64::from(x)).sum();
+                assert!((g.sum_of_squares() - total).abs() <= 1e-9 * total.max(1.0));
+                let mut by_freq = RowGrad::new(dim);
+                by_freq.assign_gather_grad(&ids, &grads, dim, true, Threads::new(threads).unwrap());
+                let mut single = RowGrad::new(dim);
+                single.assign_gather_grad(&ids, &grads, dim, true, Threads::single());
+                assert_eq!(by_freq, single);
+            }
+        }
     }
 }

@@ -56,6 +56,7 @@
 mod error;
 mod grad;
 mod init;
+mod kernels;
 
 pub mod data;
 pub mod format;

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Constraint, Regularizer};
 use crate::optim::GradMut;
-use crate::{Error, Init, Optimizer, Result, RowGrad};
+use crate::{kernels, Error, Init, Optimizer, Result, RowGrad, Threads};
 
 /// Settings for an [`Embedding`].
 ///
@@ -504,7 +504,7 @@ impl Lora {
     /// From the gradient with respect to the effective rows
     /// (`table_grad`), computes `dM = scale · G`, `dA[i] = dM[i] · Bᵀ` per
     /// distinct id and `dB = Σ A[i]ᵀ · dM[i]`.
-    fn backward(&mut self, dim: usize, order: &mut Vec<u32>) {
+    fn backward(&mut self, dim: usize) {
         let rank = self.rank;
         self.grad_b.fill(0.0);
         self.rows_a.clear();
@@ -524,7 +524,7 @@ impl Lora {
         }
         // One entry per id: as in Keras, where A's gradient is dense, the
         // squares are those of the summed rows.
-        self.grad_a.assign_from_rows(self.table_grad.ids(), &self.rows_a, rank, order);
+        self.grad_a.assign_from_rows(self.table_grad.ids(), &self.rows_a, rank);
     }
 
     /// Adds the penalty's gradient to the rows of `A` in `grad_a` and to
@@ -577,6 +577,8 @@ pub struct Embedding {
     lora: Option<Lora>,
     /// The penalty of the rows of the last backward.
     regularization_loss: f32,
+    /// Threads of the gather and the backward.
+    threads: Threads,
 }
 
 impl Embedding {
@@ -591,7 +593,32 @@ impl Embedding {
             kept_grads: Vec::new(),
             lora: None,
             regularization_loss: 0.0,
+            threads: Threads::single(),
         }
+    }
+
+    /// Lets [`forward_into`](Self::forward_into) and
+    /// [`backward`](Self::backward) use `threads` threads on large batches
+    /// (the results do not depend on it). One thread by default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use embkit::{EmbeddingConfig, Threads};
+    /// use rand::{rngs::StdRng, SeedableRng};
+    ///
+    /// let mut table = EmbeddingConfig::new(1000, 64).init(&mut StdRng::seed_from_u64(0))?;
+    /// table.set_threads(Threads::new(2)?);
+    /// assert_eq!(table.threads().get(), 2);
+    /// # Ok::<(), embkit::Error>(())
+    /// ```
+    pub fn set_threads(&mut self, threads: Threads) {
+        self.threads = threads;
+    }
+
+    /// The threads of [`set_threads`](Self::set_threads).
+    pub fn threads(&self) -> Threads {
+        self.threads
     }
 
     /// A table with given (for example pretrained) weights, as PyTorch's
@@ -901,10 +928,10 @@ impl Embedding {
     /// # Errors
     ///
     /// [`Error::IdOutOfRange`] for the first id that is not.
-    pub fn check_ids<'a>(&self, ids: impl IntoIterator<Item = &'a u32>) -> Result<()> {
+    pub fn check_ids(&self, ids: &[u32]) -> Result<()> {
         let rows = self.config.num_embeddings;
-        match ids.into_iter().find(|&&id| id as usize >= rows) {
-            Some(&id) => Err(Error::IdOutOfRange { id, num_embeddings: rows }),
+        match kernels::first_id_out_of_range(ids, rows) {
+            Some(id) => Err(Error::IdOutOfRange { id, num_embeddings: rows }),
             None => Ok(()),
         }
     }
@@ -1030,21 +1057,29 @@ impl Embedding {
     /// # Ok::<(), embkit::Error>(())
     /// ```
     pub fn forward_into(&mut self, ids: &[u32], out: &mut Vec<f32>) -> Result<()> {
-        out.clear();
-        self.check_ids(ids)?;
+        if let Err(err) = self.check_ids(ids) {
+            out.clear();
+            return Err(err);
+        }
         let dim = self.config.embedding_dim;
         if let Some(max_norm) = self.config.max_norm {
             renorm(&mut self.weights, dim, ids, max_norm, self.config.norm_type, &mut self.order);
         }
-        out.reserve(ids.len() * dim);
         match &self.lora {
             None => {
-                for &id in ids {
-                    let start = id as usize * dim;
-                    out.extend_from_slice(&self.weights[start..start + dim]);
+                // Every value is overwritten: a reused buffer of the right
+                // length is neither cleared nor filled.
+                let len = ids.len() * dim;
+                if out.len() < len {
+                    out.resize(len, 0.0);
+                } else {
+                    out.truncate(len);
                 }
+                kernels::gather(&self.weights, dim, ids, out, self.threads);
             }
             Some(lora) => {
+                out.clear();
+                out.reserve(ids.len() * dim);
                 for &id in ids {
                     let start = id as usize * dim;
                     lora.push_row(id, &self.weights[start..start + dim], out);
@@ -1135,7 +1170,7 @@ impl Embedding {
 
         match &mut self.lora {
             None => {
-                gather_grad(&mut self.grad, ids, grad_out, dim, by_freq, &mut self.order);
+                self.grad.assign_gather_grad(ids, grad_out, dim, by_freq, self.threads);
                 if let Some(reg) = regularizer {
                     for k in 0..self.grad.len() {
                         let id = self.grad.ids()[k] as usize;
@@ -1152,9 +1187,9 @@ impl Embedding {
                 }
             }
             Some(lora) => {
-                self.grad.assign_from_rows(&[], &[], dim, &mut self.order);
-                gather_grad(&mut lora.table_grad, ids, grad_out, dim, by_freq, &mut self.order);
-                lora.backward(dim, &mut self.order);
+                self.grad.assign_from_rows(&[], &[], dim);
+                lora.table_grad.assign_gather_grad(ids, grad_out, dim, by_freq, self.threads);
+                lora.backward(dim);
                 if let Some(reg) = regularizer {
                     self.regularization_loss = lora.regularize(&reg);
                 }
@@ -1296,44 +1331,6 @@ fn check_len(what: &'static str, values: &[f32], rows: usize, cols: usize) -> Re
         return Err(Error::shape(what, format!("[{rows}, {cols}]"), &[values.len()]));
     }
     Ok(())
-}
-
-/// The gradient of a gather into `grad`: one summed row per distinct id;
-/// with `by_freq`, PyTorch's `scale_grad_by_freq`.
-fn gather_grad(
-    grad: &mut RowGrad,
-    ids: &[u32],
-    grad_out: &[f32],
-    dim: usize,
-    by_freq: bool,
-    order: &mut Vec<u32>,
-) {
-    grad.assign_from_rows(ids, grad_out, dim, order);
-    if !by_freq {
-        return;
-    }
-    // PyTorch's CPU kernel: for each occurrence, in batch order,
-    // grad_weight[id] += (float)(1.0 / count) * g, as a fused multiply-add
-    // from zero. Rebuild the rows that way from the positions sorted by id
-    // (stably, so each id's occurrences stay in batch order).
-    order.clear();
-    order.extend(0..ids.len() as u32);
-    order.sort_by_key(|&i| ids[i as usize]);
-    let mut next = 0;
-    for k in 0..grad.len() {
-        let count = grad.counts()[k] as usize;
-        let factor = (1.0 / count as f64) as f32;
-        grad.scale_row(k, factor);
-        let row = &mut grad.rows_mut()[k * dim..(k + 1) * dim];
-        row.fill(0.0);
-        for &i in &order[next..next + count] {
-            let src = &grad_out[i as usize * dim..(i as usize + 1) * dim];
-            for (acc, &g) in row.iter_mut().zip(src) {
-                *acc = g.mul_add(factor, *acc);
-            }
-        }
-        next += count;
-    }
 }
 
 /// PyTorch's `embedding_renorm_`: scales each distinct row of `ids` whose

@@ -362,8 +362,6 @@ pub struct EmbeddingBag {
     entry_rows: Vec<f32>,
     /// Backward scratch for `Max`: the distinct arg-max positions of a bag.
     positions: Vec<usize>,
-    /// Scratch for [`RowGrad::assign_from_rows`].
-    order: Vec<u32>,
 }
 
 impl EmbeddingBag {
@@ -378,7 +376,6 @@ impl EmbeddingBag {
             entry_ids: Vec::new(),
             entry_rows: Vec::new(),
             positions: Vec::new(),
-            order: Vec::new(),
         }
     }
 
@@ -731,7 +728,7 @@ impl EmbeddingBag {
                 }
             }
         }
-        self.grad.assign_from_rows(&self.entry_ids, &self.entry_rows, dim, &mut self.order);
+        self.grad.assign_from_rows(&self.entry_ids, &self.entry_rows, dim);
         Ok(&self.grad)
     }
 

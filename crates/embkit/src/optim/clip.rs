@@ -221,7 +221,7 @@ fn squared_norm(grad: &GradMut<'_>, row_norm: RowNorm) -> f64 {
         (GradMut::Dense(values), _) => &values[..],
         (GradMut::Rows(rows), RowNorm::Summed) => rows.rows(),
         (GradMut::Rows(rows), RowNorm::Occurrences) => {
-            return rows.squares().iter().map(|&x| f64::from(x)).sum();
+            return rows.sum_of_squares();
         }
     };
     values.iter().map(|&x| f64::from(x) * f64::from(x)).sum()
@@ -303,7 +303,7 @@ mod tests {
                 .apply(&mut [GradMut::Rows(&mut rows)])?;
             assert_all_close(rows.rows(), &[6.0 / norm, 0.0]);
             // The squares scale with the square of the factor.
-            assert_all_close(rows.squares(), &[18.0 / (norm * norm), 0.0]);
+            assert_all_close(&rows.squares(), &[18.0 / (norm * norm), 0.0]);
         }
         Ok(())
     }

@@ -537,7 +537,7 @@ fn gradient_squares<'a, C: Rule<N>, const N: usize>(
     if !C::Kernel::SQUARES {
         &[]
     } else if occurrences {
-        &grad.squares()[i * g.len()..(i + 1) * g.len()]
+        grad.row_squares(i, scratch)
     } else {
         squares_of(g, scratch)
     }

@@ -1,0 +1,203 @@
+//! The hot loops of embedding layers and their optimizers, on plain slices:
+//! the row gather, the bag reduce, the backward's segment sum and the
+//! split of a row update over threads.
+//!
+//! Layers check their inputs (ids in range, shapes) and then call these;
+//! a kernel panics only if a caller broke that contract. Every kernel
+//! gives the same bits for any [`Threads`]: threads own disjoint output
+//! rows, and each output row is computed by one thread in the same order
+//! as on one thread. `unsafe` lives in [`simd`] only.
+
+pub(crate) mod segment;
+pub(crate) mod simd;
+
+pub(crate) use segment::{counting_sort_by_id, SortScratch};
+
+use crate::threads::{split_evenly, Threads};
+
+/// Lookups a thread should have at least before the work is split.
+const MIN_LOOKUPS_PER_THREAD: usize = 8192;
+
+/// How far ahead of the row being copied the gather prefetches.
+const PREFETCH_DISTANCE: usize = 16;
+
+/// Tables smaller than this are assumed to sit in the cache: no prefetch.
+const PREFETCH_MIN_TABLE_BYTES: usize = 4 << 20;
+
+/// Outputs at least this large are written with streaming stores: they
+/// would not fit in the cache anyway, and streaming saves reading each
+/// output line before writing it.
+const STREAM_MIN_OUTPUT_BYTES: usize = 8 << 20;
+
+/// `out[i, :] = table[ids[i], :]` for rows of `dim` floats.
+///
+/// # Panics
+///
+/// If `out.len() != ids.len() * dim` or an id is not a row of `table`
+/// (callers check ids first, to return an error).
+pub(crate) fn gather(table: &[f32], dim: usize, ids: &[u32], out: &mut [f32], threads: Threads) {
+    assert_eq!(out.len(), ids.len() * dim, "one output row per id");
+    if dim == 0 || ids.is_empty() {
+        return;
+    }
+    let prefetch = std::mem::size_of_val(table) >= PREFETCH_MIN_TABLE_BYTES;
+    let stream =
+        std::mem::size_of_val(out) >= STREAM_MIN_OUTPUT_BYTES && simd::can_stream(out, dim);
+    let parts = threads.parts_for(ids.len(), MIN_LOOKUPS_PER_THREAD);
+    let run = |ids: &[u32], out: &mut [f32]| match dim {
+        // Fixed lengths compile to a few vector moves instead of a call
+        // to `memcpy` per row, which dominates for short rows.
+        4 => gather_part::<4>(table, ids, out, prefetch, stream),
+        8 => gather_part::<8>(table, ids, out, prefetch, stream),
+        16 => gather_part::<16>(table, ids, out, prefetch, stream),
+        32 => gather_part::<32>(table, ids, out, prefetch, stream),
+        64 => gather_part::<64>(table, ids, out, prefetch, stream),
+        128 => gather_part::<128>(table, ids, out, prefetch, stream),
+        _ => gather_part_dyn(table, dim, ids, out, prefetch, stream),
+    };
+    for_each_part(ids, out, dim, parts, run);
+}
+
+/// Runs `run` on `parts` contiguous parts of `items` and of `out` (`dim`
+/// outputs per item), one thread each; the last part runs on the caller's
+/// thread.
+pub(crate) fn for_each_part<T: Sync>(
+    items: &[T],
+    out: &mut [f32],
+    dim: usize,
+    parts: usize,
+    run: impl Fn(&[T], &mut [f32]) + Sync,
+) {
+    if parts <= 1 {
+        run(items, out);
+        return;
+    }
+    let ranges = split_evenly(items.len(), parts);
+    std::thread::scope(|scope| {
+        let run = &run;
+        let mut rest = out;
+        let mut last = None;
+        for (k, range) in ranges.iter().enumerate() {
+            let (mine, tail) = rest.split_at_mut(range.len() * dim);
+            rest = tail;
+            let items = &items[range.clone()];
+            if k + 1 == ranges.len() {
+                last = Some((items, mine));
+            } else {
+                scope.spawn(move || run(items, mine));
+            }
+        }
+        if let Some((items, mine)) = last {
+            run(items, mine);
+        }
+    });
+}
+
+fn gather_part<const D: usize>(
+    table: &[f32],
+    ids: &[u32],
+    out: &mut [f32],
+    prefetch: bool,
+    stream: bool,
+) {
+    for (i, (o, &id)) in out.chunks_exact_mut(D).zip(ids).enumerate() {
+        let o: &mut [f32; D] = o.try_into().expect("chunks of D floats");
+        if prefetch {
+            if let Some(&next) = ids.get(i + PREFETCH_DISTANCE) {
+                simd::prefetch(table, next as usize * D, D);
+            }
+        }
+        let start = id as usize * D;
+        let src: &[f32; D] = table[start..start + D].try_into().expect("a row of D floats");
+        if stream {
+            simd::stream_copy(src, o);
+        } else {
+            *o = *src;
+        }
+    }
+    if stream {
+        simd::stream_fence();
+    }
+}
+
+fn gather_part_dyn(
+    table: &[f32],
+    dim: usize,
+    ids: &[u32],
+    out: &mut [f32],
+    prefetch: bool,
+    stream: bool,
+) {
+    for (i, (o, &id)) in out.chunks_exact_mut(dim).zip(ids).enumerate() {
+        if prefetch {
+            if let Some(&next) = ids.get(i + PREFETCH_DISTANCE) {
+                simd::prefetch(table, next as usize * dim, dim);
+            }
+        }
+        let src = &table[id as usize * dim..][..dim];
+        if stream {
+            simd::stream_copy(src, o);
+        } else {
+            o.copy_from_slice(src);
+        }
+    }
+    if stream {
+        simd::stream_fence();
+    }
+}
+
+/// The first id of `ids` that is not below `rows`, if any. Finds the
+/// largest id first (a loop the compiler vectorises), so the common case,
+/// all ids valid, costs one quick pass.
+pub(crate) fn first_id_out_of_range(ids: &[u32], rows: usize) -> Option<u32> {
+    let max = ids.iter().copied().fold(0, u32::max);
+    if (max as usize) < rows {
+        return None;
+    }
+    ids.iter().copied().find(|&id| id as usize >= rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{rngs::StdRng, Rng, SeedableRng};
+
+    fn reference_gather(table: &[f32], dim: usize, ids: &[u32]) -> Vec<f32> {
+        ids.iter().flat_map(|&id| table[id as usize * dim..][..dim].iter().copied()).collect()
+    }
+
+    #[test]
+    fn gather_matches_the_plain_loop_for_every_dim_and_thread_count() {
+        let mut rng = StdRng::seed_from_u64(3);
+        for dim in [1, 3, 4, 8, 13, 16, 32, 64, 128] {
+            let rows = 50;
+            let table: Vec<f32> = (0..rows * dim).map(|_| rng.random::<f32>()).collect();
+            let ids: Vec<u32> = (0..20_000).map(|_| rng.random_range(0..rows as u32)).collect();
+            let expected = reference_gather(&table, dim, &ids);
+            for threads in 1..=3 {
+                let mut out = vec![f32::NAN; ids.len() * dim];
+                gather(&table, dim, &ids, &mut out, Threads::new(threads).unwrap());
+                assert_eq!(out, expected, "dim {dim}, threads {threads}");
+            }
+        }
+    }
+
+    #[test]
+    fn large_outputs_stream_and_large_tables_prefetch_with_the_same_result() {
+        // 2^17 rows of 16 (8 MiB table), 2^17 lookups (8 MiB output).
+        let (rows, dim) = (1 << 17, 16);
+        let mut rng = StdRng::seed_from_u64(4);
+        let table: Vec<f32> = (0..rows * dim).map(|_| rng.random::<f32>()).collect();
+        let ids: Vec<u32> = (0..rows).map(|_| rng.random_range(0..rows as u32)).collect();
+        let mut out = vec![0.0; ids.len() * dim];
+        gather(&table, dim, &ids, &mut out, Threads::new(2).unwrap());
+        assert_eq!(out, reference_gather(&table, dim, &ids));
+    }
+
+    #[test]
+    fn first_out_of_range_id_is_found_in_order() {
+        assert_eq!(first_id_out_of_range(&[1, 2, 3], 4), None);
+        assert_eq!(first_id_out_of_range(&[1, 9, 4, 2], 4), Some(9));
+        assert_eq!(first_id_out_of_range(&[], 0), None);
+    }
+}

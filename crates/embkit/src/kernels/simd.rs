@@ -1,0 +1,121 @@
+//! The only `unsafe` code of embkit: software prefetch and non-temporal
+//! (streaming) stores, where the portable code cannot express them.
+//!
+//! Each function here has a portable twin it must agree with bit for bit
+//! (moving `f32`s changes no bit), tested on random inputs in this module's
+//! tests, which CI also runs under miri. The x86-64 paths use SSE only,
+//! which every x86-64 processor has, so nothing is chosen at run time:
+//! 16-byte streaming stores are combined by the processor's write-combining
+//! buffers into whole cache lines, which is what makes them fast.
+#![allow(unsafe_code)]
+
+/// Asks the processor to start loading `len` floats from `start` of
+/// `values` into the cache, one request per 64-byte line (at most 8 lines).
+/// Does nothing when the range is outside `values`, or off x86-64.
+#[inline(always)]
+pub(crate) fn prefetch(values: &[f32], start: usize, len: usize) {
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        if start + len > values.len() {
+            return;
+        }
+        let p = values[start..].as_ptr().cast::<i8>();
+        let lines = (len * 4).div_ceil(64).min(8);
+        for line in 0..lines {
+            // SAFETY: a prefetch never faults and reads nothing the program
+            // sees; the address is inside `values` (checked above), since
+            // `line * 64 < len * 4`.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.add(line * 64)) };
+        }
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
+    let _ = (values, start, len);
+}
+
+/// Whether [`stream_copy`] uses streaming stores for a destination
+/// starting at `dst` holding rows of `dim` floats: on x86-64 when every
+/// row starts on a 16-byte boundary.
+pub(crate) fn can_stream(dst: &[f32], dim: usize) -> bool {
+    cfg!(target_arch = "x86_64") && dim % 4 == 0 && (dst.as_ptr() as usize) % 16 == 0
+}
+
+/// Copies `src` into `dst` (of equal length) with streaming stores, which
+/// bypass the cache: for outputs far larger than the cache that are not
+/// read right away. Falls back to `copy_from_slice` when `dst` is not
+/// 16-byte aligned or its length is not a multiple of 4, and off x86-64.
+/// Call [`stream_fence`] once after the last streaming copy.
+///
+/// # Panics
+///
+/// If the lengths differ.
+#[inline(always)]
+pub(crate) fn stream_copy(src: &[f32], dst: &mut [f32]) {
+    assert_eq!(src.len(), dst.len(), "stream_copy needs equal lengths");
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_loadu_ps, _mm_stream_ps};
+        if src.len() % 4 == 0 && (dst.as_ptr() as usize) % 16 == 0 {
+            let (s, d) = (src.as_ptr(), dst.as_mut_ptr());
+            let mut i = 0;
+            while i < src.len() {
+                // SAFETY: `i + 4 <= len` for both slices (the length is a
+                // multiple of 4); the load is unaligned; the store's address
+                // is 16-byte aligned because `dst` is and `i` is a multiple
+                // of 4 floats; `dst` is borrowed mutably, so nothing else
+                // reads or writes it meanwhile.
+                unsafe { _mm_stream_ps(d.add(i), _mm_loadu_ps(s.add(i))) };
+                i += 4;
+            }
+            return;
+        }
+    }
+    dst.copy_from_slice(src);
+}
+
+/// Orders streaming stores before any later store, so other threads (and
+/// the caller) see the written values. Call once after a run of
+/// [`stream_copy`].
+#[inline]
+pub(crate) fn stream_fence() {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `sfence` has no operands and no precondition.
+    unsafe {
+        std::arch::x86_64::_mm_sfence()
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{rngs::StdRng, Rng, SeedableRng};
+
+    #[test]
+    fn stream_copy_equals_copy_from_slice_at_every_offset_and_length() {
+        let mut rng = StdRng::seed_from_u64(1);
+        let src: Vec<f32> = (0..300).map(|_| rng.random::<f32>() - 0.5).collect();
+        for offset in 0..8 {
+            for len in [0, 1, 3, 4, 8, 12, 64, 68, 257] {
+                let mut dst = vec![f32::NAN; len + offset];
+                let mut expected = dst.clone();
+                stream_copy(&src[..len], &mut dst[offset..]);
+                stream_fence();
+                expected[offset..].copy_from_slice(&src[..len]);
+                assert_eq!(
+                    dst.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                    expected.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                    "offset {offset}, len {len}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn prefetch_accepts_any_range() {
+        let values = vec![1.0_f32; 100];
+        prefetch(&values, 0, 100);
+        prefetch(&values, 90, 64);
+        prefetch(&values, 1000, 1);
+        prefetch(&[], 0, 0);
+    }
+}
