@@ -25,7 +25,7 @@ use anyhow::{bail, ensure, Context, Result};
 use embkit::layers::{BagMode, EmbeddingBag, EmbeddingBagConfig};
 use embkit::{
     Activation, AdagradConfig, AdamConfig, Dataset, EmbeddingConfig, EpochLog, Init, Loss, Metric,
-    Observer, OptimizerConfig, RmsPropConfig, SequentialConfig, SgdConfig, TableUpdates,
+    Observer, OptimizerConfig, RmsPropConfig, SequentialConfig, SgdConfig, TableUpdates, Threads,
     TrainConfig,
 };
 use ndarray::{Array2, ArrayView2};
@@ -567,25 +567,27 @@ impl Bench<'_> {
         let mut out = Vec::new();
         let mut embkit = Vec::new();
         for &t in self.threads {
+            table.set_threads(Threads::new(t)?);
             let times = time_fn(self.reps, 1, || {
                 table.forward_into(black_box(ids), &mut out)?;
                 black_box(&out);
                 Ok(())
             })?;
             let system = format!("embkit-{} Embedding::forward_into (reused Vec)", version());
-            embkit.push(record(&system, Role::Embkit, &work, t, 1, &times));
+            embkit.push(record(&system, Role::Embkit, &work, t, t, &times));
         }
         let embkit_sum = checksum(&out);
         let embkit_peak = peak_rss_mb();
         drop(out);
         let ids_2d = ArrayView2::from_shape((BATCH, SEQ), ids)?;
         for &t in self.threads {
+            table.set_threads(Threads::new(t)?);
             let times = time_fn(self.reps, 1, || {
                 black_box(table.forward(black_box(ids_2d))?);
                 Ok(())
             })?;
             let system = format!("embkit-{} Embedding::forward (new array per call)", version());
-            let mut r = record(&system, Role::EmbkitAlt, &work, t, 1, &times);
+            let mut r = record(&system, Role::EmbkitAlt, &work, t, t, &times);
             r.insert("label".into(), json!("`forward`, new array per call"));
             records.push(r);
         }
@@ -722,6 +724,8 @@ impl Bench<'_> {
             // A fresh optimizer per thread count; its state is allocated
             // during the warm-up steps.
             let mut optimizer = opt.config().build()?;
+            optimizer.set_threads(Threads::new(t)?);
+            table.set_threads(Threads::new(t)?);
             let times = time_fn(self.reps, 1, || {
                 table.forward_into(black_box(ids), &mut out)?;
                 black_box(&out);
@@ -732,7 +736,7 @@ impl Bench<'_> {
             })?;
             let system =
                 format!("embkit-{} forward_into + backward + step ({})", version(), opt_label(opt));
-            embkit.push(record(&system, Role::Embkit, &work, t, 1, &times));
+            embkit.push(record(&system, Role::Embkit, &work, t, t, &times));
         }
         let embkit_peak = peak_rss_mb();
         drop((table, out));

@@ -90,7 +90,8 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, Result, RowGrad};
+use crate::threads::split_evenly;
+use crate::{Error, Result, RowGrad, Threads};
 
 /// Applies gradients to parameters.
 ///
@@ -128,6 +129,12 @@ pub trait Optimizer: std::fmt::Debug + Send {
 
     /// Ends a training step: advances the iteration counter.
     fn finish_step(&mut self);
+
+    /// Lets [`step_rows`](Self::step_rows) update the rows of a large
+    /// gradient on `threads` threads, each owning a contiguous range of
+    /// table rows (the result does not depend on it). One thread by
+    /// default.
+    fn set_threads(&mut self, threads: Threads);
 
     /// The number of finished steps.
     fn iterations(&self) -> u64;
@@ -379,7 +386,7 @@ impl<const N: usize> SlotStore<N> {
 ///
 /// This is what each optimizer file writes: [`Stepper`] hands it either a
 /// whole dense parameter or one row of a table at a time.
-trait Kernel<const N: usize>: Copy {
+trait Kernel<const N: usize>: Copy + Send + Sync {
     /// Whether [`apply`](Self::apply) reads `g2`, the squared gradient. If
     /// not, it is handed an empty slice.
     const SQUARES: bool;
@@ -425,12 +432,24 @@ struct Stepper<C, const N: usize> {
     squares: Vec<f32>,
     /// A row of zeros: the gradient of rows outside a [`RowGrad`].
     zeros: Vec<f32>,
+    /// Threads of the lazy row updates.
+    threads: Threads,
 }
+
+/// Gradient rows a thread should have at least before a step is split.
+const MIN_ROWS_PER_THREAD: usize = 4096;
 
 impl<C: Rule<N>, const N: usize> Stepper<C, N> {
     fn new(config: C) -> Self {
         let state = SlotStore::new(config.slots());
-        Self { config, state, iterations: 0, squares: Vec::new(), zeros: Vec::new() }
+        Self {
+            config,
+            state,
+            iterations: 0,
+            squares: Vec::new(),
+            zeros: Vec::new(),
+            threads: Threads::single(),
+        }
     }
 
     fn step_dense(&mut self, key: &str, value: &mut [f32], grad: &[f32]) -> Result<()> {
@@ -506,10 +525,53 @@ impl<C: Rule<N>, const N: usize> Stepper<C, N> {
                 }
             }
         } else {
-            for (i, (id, g)) in grad.iter().enumerate() {
-                let g2 = gradient_squares::<C, N>(grad, i, g, occurrences, squares);
-                step_row(id as usize, g, g2);
+            let parts = self.threads.parts_for(grad.len(), MIN_ROWS_PER_THREAD);
+            let state = slots.each_mut().map(Vec::as_mut_slice);
+            if parts <= 1 {
+                step_rows_lazy::<C, N>(
+                    kernel,
+                    &spec,
+                    grad,
+                    0..grad.len(),
+                    0,
+                    table,
+                    state,
+                    occurrences,
+                    squares,
+                );
+                return Ok(());
             }
+            // Each thread owns the table rows from its first id to the
+            // next thread's first id, and their state.
+            std::thread::scope(|scope| {
+                let (mut table, mut state) = (table, state);
+                for range in split_evenly(grad.len(), parts).into_iter().rev() {
+                    let first = grad.ids()[range.start] as usize;
+                    let (rest, mine) = table.split_at_mut(first * dim);
+                    let (rest_state, my_state) = split_slots(state, &spec, first, dim);
+                    (table, state) = (rest, rest_state);
+                    let last = range.start == 0;
+                    let run = move || {
+                        let mut squares = Vec::new();
+                        step_rows_lazy::<C, N>(
+                            kernel,
+                            &spec,
+                            grad,
+                            range,
+                            first,
+                            mine,
+                            my_state,
+                            occurrences,
+                            &mut squares,
+                        );
+                    };
+                    if last {
+                        run();
+                    } else {
+                        scope.spawn(run);
+                    }
+                }
+            });
         }
         Ok(())
     }
@@ -544,6 +606,56 @@ fn gradient_squares<'a, C: Rule<N>, const N: usize>(
 }
 
 /// Writes `g²` element-wise into `scratch` and returns it.
+/// The lazy step of the gradient rows `range` on the part of the table
+/// (and of its state) that starts at row `first_row`.
+#[allow(clippy::too_many_arguments)]
+fn step_rows_lazy<C: Rule<N>, const N: usize>(
+    kernel: C::Kernel,
+    spec: &[Slot; N],
+    grad: &RowGrad,
+    range: std::ops::Range<usize>,
+    first_row: usize,
+    table: &mut [f32],
+    mut state: [&mut [f32]; N],
+    occurrences: bool,
+    squares: &mut Vec<f32>,
+) {
+    let dim = grad.dim();
+    for i in range {
+        let row = grad.ids()[i] as usize - first_row;
+        let g = &grad.rows()[i * dim..(i + 1) * dim];
+        let g2 = gradient_squares::<C, N>(grad, i, g, occurrences, squares);
+        let elements = row * dim..(row + 1) * dim;
+        let mut spec = spec.iter();
+        let row_state = state.each_mut().map(|slot| match spec.next() {
+            Some(Slot::Element(_)) => &mut slot[elements.clone()],
+            Some(Slot::Row(_)) => &mut slot[row..row + 1],
+            _ => &mut [][..],
+        });
+        kernel.apply(&mut table[elements], g, g2, row_state);
+    }
+}
+
+/// Splits each state slot after `rows` rows of `dim` values.
+fn split_slots<'a, const N: usize>(
+    state: [&'a mut [f32]; N],
+    spec: &[Slot; N],
+    rows: usize,
+    dim: usize,
+) -> ([&'a mut [f32]; N], [&'a mut [f32]; N]) {
+    let mut heads: [&mut [f32]; N] = std::array::from_fn(|_| Default::default());
+    let mut tails: [&mut [f32]; N] = std::array::from_fn(|_| Default::default());
+    for (k, slot) in state.into_iter().enumerate() {
+        let at = match spec[k] {
+            Slot::Element(_) => rows * dim,
+            Slot::Row(_) => rows,
+            Slot::Unused => 0,
+        };
+        (heads[k], tails[k]) = slot.split_at_mut(at);
+    }
+    (heads, tails)
+}
+
 fn squares_of<'a>(g: &[f32], scratch: &'a mut Vec<f32>) -> &'a [f32] {
     scratch.clear();
     scratch.extend(g.iter().map(|g| g * g));
@@ -574,6 +686,10 @@ macro_rules! stepper_optimizer {
 
             fn finish_step(&mut self) {
                 self.0.finish_step()
+            }
+
+            fn set_threads(&mut self, threads: $crate::Threads) {
+                self.0.threads = threads;
             }
 
             fn iterations(&self) -> u64 {
@@ -801,5 +917,44 @@ mod tests {
     fn lerp_matches_both_forms() {
         assert_eq!(lerp(1.0, 3.0, 0.25), 1.5);
         assert_eq!(lerp(1.0, 3.0, 0.75), 2.5);
+    }
+
+    #[test]
+    fn a_lazy_step_on_several_threads_equals_the_step_on_one() -> Result<()> {
+        use rand::{rngs::StdRng, Rng, SeedableRng};
+        let (rows, dim) = (40_000, 4);
+        let mut rng = StdRng::seed_from_u64(5);
+        let ids: Vec<u32> = (0..30_000).map(|_| rng.random_range(0..rows as u32)).collect();
+        let grads: Vec<f32> = (0..ids.len() * dim).map(|_| rng.random::<f32>() - 0.5).collect();
+        let grad = RowGrad::from_rows(&ids, &grads, dim);
+        assert!(grad.len() > 3 * MIN_ROWS_PER_THREAD);
+        let start: Vec<f32> = (0..rows * dim).map(|_| rng.random::<f32>()).collect();
+        let configs: Vec<OptimizerConfig> = vec![
+            SgdConfig::new().with_momentum(0.9).into(),
+            AdagradConfig::new().into(),
+            AdamConfig::pytorch_sparse().into(),
+            RmsPropConfig::new().into(),
+            AdamWConfig::new().into(),
+            FtrlConfig::new().into(),
+            RowWiseAdagradConfig::new().into(),
+            OptimizerConfig::from(AdagradConfig::new()).with_table_updates(TableUpdates::Keras),
+        ];
+        for config in configs {
+            let mut results = Vec::new();
+            for threads in [1, 2, 3] {
+                let mut optimizer = config.build()?;
+                optimizer.set_threads(Threads::new(threads)?);
+                let mut table = start.clone();
+                for _ in 0..2 {
+                    optimizer.step_rows("t", &mut table, &grad)?;
+                    optimizer.finish_step();
+                }
+                results.push(table);
+            }
+            assert_ne!(results[0], start, "{config:?}");
+            assert_eq!(results[0], results[1], "{config:?}");
+            assert_eq!(results[0], results[2], "{config:?}");
+        }
+        Ok(())
     }
 }
