@@ -65,6 +65,7 @@ pub mod loss;
 pub mod metrics;
 pub mod model;
 pub mod optim;
+pub mod projection;
 pub mod query;
 pub mod threads;
 pub mod vocab;
