@@ -8,6 +8,7 @@
 //! rows, and each output row is computed by one thread in the same order
 //! as on one thread. `unsafe` lives in [`simd`] only.
 
+pub(crate) mod bag;
 pub(crate) mod segment;
 pub(crate) mod simd;
 
@@ -31,14 +32,27 @@ const STREAM_MIN_OUTPUT_BYTES: usize = 8 << 20;
 
 /// `out[i, :] = table[ids[i], :]` for rows of `dim` floats.
 ///
+/// # Errors
+///
+/// The first id (in the order of `ids`) that is not a row of `table`;
+/// `out` is then partly written.
+///
 /// # Panics
 ///
-/// If `out.len() != ids.len() * dim` or an id is not a row of `table`
-/// (callers check ids first, to return an error).
-pub(crate) fn gather(table: &[f32], dim: usize, ids: &[u32], out: &mut [f32], threads: Threads) {
+/// If `out.len() != ids.len() * dim`.
+pub(crate) fn gather(
+    table: &[f32],
+    dim: usize,
+    ids: &[u32],
+    out: &mut [f32],
+    threads: Threads,
+) -> Result<(), u32> {
     assert_eq!(out.len(), ids.len() * dim, "one output row per id");
-    if dim == 0 || ids.is_empty() {
-        return;
+    if dim == 0 {
+        return first_id_out_of_range(ids, 0).map_or(Ok(()), Err);
+    }
+    if ids.is_empty() {
+        return Ok(());
     }
     let prefetch = std::mem::size_of_val(table) >= PREFETCH_MIN_TABLE_BYTES;
     let stream =
@@ -55,40 +69,46 @@ pub(crate) fn gather(table: &[f32], dim: usize, ids: &[u32], out: &mut [f32], th
         128 => gather_part::<128>(table, ids, out, prefetch, stream),
         _ => gather_part_dyn(table, dim, ids, out, prefetch, stream),
     };
-    for_each_part(ids, out, dim, parts, run);
+    let mut first_bad = vec![None; parts];
+    for_each_part(ids, out, dim, &mut first_bad, |ids, out, bad| {
+        *bad = run(ids, out).err();
+    });
+    first_bad.into_iter().flatten().next().map_or(Ok(()), Err)
 }
 
-/// Runs `run` on `parts` contiguous parts of `items` and of `out` (`dim`
-/// outputs per item), one thread each; the last part runs on the caller's
-/// thread.
-pub(crate) fn for_each_part<T: Sync>(
+/// Runs `run` on `results.len()` contiguous parts of `items` and of `out`
+/// (`dim` outputs per item), one thread each, each with its own result
+/// slot; the last part runs on the caller's thread.
+pub(crate) fn for_each_part<T: Sync, R: Send>(
     items: &[T],
     out: &mut [f32],
     dim: usize,
-    parts: usize,
-    run: impl Fn(&[T], &mut [f32]) + Sync,
+    results: &mut [R],
+    run: impl Fn(&[T], &mut [f32], &mut R) + Sync,
 ) {
-    if parts <= 1 {
-        run(items, out);
+    if results.len() <= 1 {
+        if let Some(result) = results.first_mut() {
+            run(items, out, result);
+        }
         return;
     }
-    let ranges = split_evenly(items.len(), parts);
+    let ranges = split_evenly(items.len(), results.len());
     std::thread::scope(|scope| {
         let run = &run;
         let mut rest = out;
         let mut last = None;
-        for (k, range) in ranges.iter().enumerate() {
+        for (k, (range, result)) in ranges.iter().zip(results.iter_mut()).enumerate() {
             let (mine, tail) = rest.split_at_mut(range.len() * dim);
             rest = tail;
             let items = &items[range.clone()];
             if k + 1 == ranges.len() {
-                last = Some((items, mine));
+                last = Some((items, mine, result));
             } else {
-                scope.spawn(move || run(items, mine));
+                scope.spawn(move || run(items, mine, result));
             }
         }
-        if let Some((items, mine)) = last {
-            run(items, mine);
+        if let Some((items, mine, result)) = last {
+            run(items, mine, result);
         }
     });
 }
@@ -99,7 +119,7 @@ fn gather_part<const D: usize>(
     out: &mut [f32],
     prefetch: bool,
     stream: bool,
-) {
+) -> Result<(), u32> {
     for (i, (o, &id)) in out.chunks_exact_mut(D).zip(ids).enumerate() {
         let o: &mut [f32; D] = o.try_into().expect("chunks of D floats");
         if prefetch {
@@ -108,13 +128,22 @@ fn gather_part<const D: usize>(
             }
         }
         let start = id as usize * D;
-        let src: &[f32; D] = table[start..start + D].try_into().expect("a row of D floats");
+        let Some(src) = table.get(start..start + D) else {
+            fence_if(stream);
+            return Err(id);
+        };
+        let src: &[f32; D] = src.try_into().expect("a row of D floats");
         if stream {
             simd::stream_copy(src, o);
         } else {
             *o = *src;
         }
     }
+    fence_if(stream);
+    Ok(())
+}
+
+fn fence_if(stream: bool) {
     if stream {
         simd::stream_fence();
     }
@@ -127,23 +156,26 @@ fn gather_part_dyn(
     out: &mut [f32],
     prefetch: bool,
     stream: bool,
-) {
+) -> Result<(), u32> {
     for (i, (o, &id)) in out.chunks_exact_mut(dim).zip(ids).enumerate() {
         if prefetch {
             if let Some(&next) = ids.get(i + PREFETCH_DISTANCE) {
                 simd::prefetch(table, next as usize * dim, dim);
             }
         }
-        let src = &table[id as usize * dim..][..dim];
+        let start = id as usize * dim;
+        let Some(src) = table.get(start..start + dim) else {
+            fence_if(stream);
+            return Err(id);
+        };
         if stream {
             simd::stream_copy(src, o);
         } else {
             o.copy_from_slice(src);
         }
     }
-    if stream {
-        simd::stream_fence();
-    }
+    fence_if(stream);
+    Ok(())
 }
 
 /// The first id of `ids` that is not below `rows`, if any. Finds the
@@ -176,8 +208,13 @@ mod tests {
             let expected = reference_gather(&table, dim, &ids);
             for threads in 1..=3 {
                 let mut out = vec![f32::NAN; ids.len() * dim];
-                gather(&table, dim, &ids, &mut out, Threads::new(threads).unwrap());
+                gather(&table, dim, &ids, &mut out, Threads::new(threads).unwrap()).unwrap();
                 assert_eq!(out, expected, "dim {dim}, threads {threads}");
+                let mut bad = ids.clone();
+                bad[ids.len() / 2 + 1] = rows as u32 + 7;
+                bad[ids.len() - 1] = rows as u32;
+                let err = gather(&table, dim, &bad, &mut out, Threads::new(threads).unwrap());
+                assert_eq!(err, Err(rows as u32 + 7));
             }
         }
     }
@@ -190,7 +227,7 @@ mod tests {
         let table: Vec<f32> = (0..rows * dim).map(|_| rng.random::<f32>()).collect();
         let ids: Vec<u32> = (0..rows).map(|_| rng.random_range(0..rows as u32)).collect();
         let mut out = vec![0.0; ids.len() * dim];
-        gather(&table, dim, &ids, &mut out, Threads::new(2).unwrap());
+        gather(&table, dim, &ids, &mut out, Threads::new(2).unwrap()).unwrap();
         assert_eq!(out, reference_gather(&table, dim, &ids));
     }
 

@@ -1057,11 +1057,15 @@ impl Embedding {
     /// # Ok::<(), embkit::Error>(())
     /// ```
     pub fn forward_into(&mut self, ids: &[u32], out: &mut Vec<f32>) -> Result<()> {
-        if let Err(err) = self.check_ids(ids) {
-            out.clear();
-            return Err(err);
-        }
         let dim = self.config.embedding_dim;
+        // The gather checks the ids itself; the options that change the
+        // table or read rows one by one check them first.
+        if self.config.max_norm.is_some() || self.lora.is_some() || dim == 0 {
+            if let Err(err) = self.check_ids(ids) {
+                out.clear();
+                return Err(err);
+            }
+        }
         if let Some(max_norm) = self.config.max_norm {
             renorm(&mut self.weights, dim, ids, max_norm, self.config.norm_type, &mut self.order);
         }
@@ -1070,12 +1074,20 @@ impl Embedding {
                 // Every value is overwritten: a reused buffer of the right
                 // length is neither cleared nor filled.
                 let len = ids.len() * dim;
-                if out.len() < len {
+                if out.capacity() < len {
+                    // A fresh zeroed allocation is mapped lazily by the
+                    // system: the gather's writes are the first touch.
+                    *out = vec![0.0; len];
+                } else if out.len() < len {
                     out.resize(len, 0.0);
                 } else {
                     out.truncate(len);
                 }
-                kernels::gather(&self.weights, dim, ids, out, self.threads);
+                if let Err(id) = kernels::gather(&self.weights, dim, ids, out, self.threads) {
+                    out.clear();
+                    let num_embeddings = self.config.num_embeddings;
+                    return Err(Error::IdOutOfRange { id, num_embeddings });
+                }
             }
             Some(lora) => {
                 out.clear();

@@ -16,7 +16,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::optim::Optimizer;
-use crate::{Error, Init, Result, RowGrad};
+use crate::{kernels, Error, Init, Result, RowGrad, Threads};
 
 /// How the rows of a bag are reduced to one row.
 ///
@@ -309,10 +309,14 @@ struct Trace {
     /// entry that gave each output value; [`NO_ENTRY`] for a bag without
     /// entries.
     argmax: Vec<usize>,
+    /// Forward scratch: per bag, its entries other than padding.
+    counts: Vec<u32>,
+    /// Forward scratch: per bag, the sum of its squared weights.
+    sum_sq: Vec<f32>,
 }
 
 /// The arg-max of a bag without entries.
-const NO_ENTRY: usize = usize::MAX;
+const NO_ENTRY: usize = kernels::bag::NO_ENTRY;
 
 /// A table of `num_embeddings` rows of `embedding_dim` values, looked up in
 /// bags: each bag of ids gives one row, the reduction ([`BagMode`]) of its
@@ -362,6 +366,8 @@ pub struct EmbeddingBag {
     entry_rows: Vec<f32>,
     /// Backward scratch for `Max`: the distinct arg-max positions of a bag.
     positions: Vec<usize>,
+    /// Threads of the forward.
+    threads: Threads,
 }
 
 impl EmbeddingBag {
@@ -376,7 +382,14 @@ impl EmbeddingBag {
             entry_ids: Vec::new(),
             entry_rows: Vec::new(),
             positions: Vec::new(),
+            threads: Threads::single(),
         }
+    }
+
+    /// Lets the forward reduce large batches of bags on `threads` threads
+    /// (the result does not depend on it). One thread by default.
+    pub fn set_threads(&mut self, threads: Threads) {
+        self.threads = threads;
     }
 
     /// A bag table with given (for example pretrained) weights and the
@@ -807,6 +820,7 @@ impl EmbeddingBag {
             &self.config,
             &mut self.spare,
             out.as_slice_mut().expect("a new array is contiguous"),
+            self.threads,
         );
         if training {
             std::mem::swap(&mut self.trace, &mut self.spare);
@@ -856,55 +870,40 @@ fn check_offsets(num_ids: usize, offsets: &[usize], include_last_offset: bool) -
 }
 
 /// The fused forward: gathers and reduces each bag of `trace` straight
-/// into its row of `out`, which starts as zeros, and records the per-bag
-/// scales (or, for `Max`, the arg-max positions) for the backward pass.
-fn reduce_bags(table: &[f32], config: &EmbeddingBagConfig, trace: &mut Trace, out: &mut [f32]) {
-    let dim = config.embedding_dim;
-    let padding = config.padding_idx;
-    let weights = &trace.per_sample_weights;
-    let weighted = !weights.is_empty();
+/// into its row of `out`, and records the per-bag scales (or, for `Max`,
+/// the arg-max positions) for the backward pass.
+fn reduce_bags(
+    table: &[f32],
+    config: &EmbeddingBagConfig,
+    trace: &mut Trace,
+    out: &mut [f32],
+    threads: Threads,
+) {
+    let bags = kernels::bag::Bags {
+        table,
+        dim: config.embedding_dim,
+        ids: &trace.ids,
+        bounds: &trace.bounds,
+        weights: &trace.per_sample_weights,
+        padding: config.padding_idx,
+    };
+    let n = trace.bounds.len() - 1;
     trace.scales.clear();
     trace.argmax.clear();
     if config.mode == BagMode::Max {
         trace.argmax.resize(out.len(), NO_ENTRY);
+        kernels::bag::bag_max(bags, out, &mut trace.argmax, threads);
+        return;
     }
-    for (b, acc) in out.chunks_exact_mut(dim).enumerate() {
-        let entries = trace.bounds[b]..trace.bounds[b + 1];
-        let rows = entries
-            .filter(|&p| Some(trace.ids[p]) != padding)
-            .map(|p| (p, &table[trace.ids[p] as usize * dim..][..dim]));
-        if config.mode == BagMode::Max {
-            let argmax = &mut trace.argmax[b * dim..(b + 1) * dim];
-            for (p, row) in rows {
-                if argmax[0] == NO_ENTRY {
-                    acc.copy_from_slice(row);
-                    argmax.fill(p);
-                    continue;
-                }
-                // Strictly larger only, as PyTorch: ties keep the first entry.
-                for ((a, m), &x) in acc.iter_mut().zip(argmax.iter_mut()).zip(row) {
-                    if x > *a {
-                        *a = x;
-                        *m = p;
-                    }
-                }
-            }
-            continue;
-        }
-        let mut count = 0usize;
-        let mut sum_sq = 0.0f32;
-        for (p, row) in rows {
-            count += 1;
-            if weighted {
-                let w = weights[p];
-                sum_sq += w * w;
-                // Fused multiply-add, as PyTorch's CPU kernel (fbgemm): the
-                // same bits as PyTorch, one rounding per entry.
-                acc.iter_mut().zip(row).for_each(|(a, &x)| *a = w.mul_add(x, *a));
-            } else {
-                acc.iter_mut().zip(row).for_each(|(a, &x)| *a += x);
-            }
-        }
+    trace.counts.clear();
+    trace.counts.resize(n, 0);
+    trace.sum_sq.clear();
+    trace.sum_sq.resize(n, 0.0);
+    kernels::bag::bag_sum(bags, out, &mut trace.counts, &mut trace.sum_sq, threads);
+    let weighted = !trace.per_sample_weights.is_empty();
+    let dim = config.embedding_dim;
+    for ((acc, &count), &sum_sq) in out.chunks_exact_mut(dim).zip(&trace.counts).zip(&trace.sum_sq)
+    {
         let divisor = match config.mode {
             BagMode::Sum => 1.0,
             BagMode::Mean => count as f32,

@@ -145,4 +145,10 @@ pub trait Model {
     ///
     /// As the optimizer's `step_dense` / `step_rows`.
     fn step(&mut self, optimizer: &mut dyn Optimizer) -> Result<()>;
+
+    /// Lets the model's layers use `threads` threads on large batches
+    /// (results do not depend on it). Does nothing by default.
+    fn set_threads(&mut self, threads: crate::Threads) {
+        let _ = threads;
+    }
 }

@@ -443,4 +443,8 @@ impl Model for Sequential {
         optimizer.finish_step();
         Ok(())
     }
+
+    fn set_threads(&mut self, threads: crate::Threads) {
+        self.embedding.set_threads(threads);
+    }
 }

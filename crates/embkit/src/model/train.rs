@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Dataset, Model};
 use crate::optim::GradientClipping;
-use crate::{Error, Loss, Metric, OptimizerConfig, Result};
+use crate::{Error, Loss, Metric, OptimizerConfig, Result, Threads};
 
 /// How to train: loss, optimizer, batches, epochs, validation and early
 /// stopping. Plain data, saved with a trained model, so a run can be
@@ -42,6 +42,11 @@ pub struct TrainConfig {
     /// `clipnorm`, `clipvalue`, `global_clipnorm`). Default none.
     #[serde(default)]
     pub clipping: Option<GradientClipping>,
+    /// Threads of the model's layers and of the optimizer on large
+    /// batches. The results do not depend on it, so it is not saved.
+    /// Default: every core ([`Threads::available`]).
+    #[serde(skip, default = "Threads::available")]
+    pub threads: Threads,
 }
 
 impl TrainConfig {
@@ -58,7 +63,14 @@ impl TrainConfig {
             validation_split: 0.0,
             early_stopping: None,
             clipping: None,
+            threads: Threads::available(),
         }
+    }
+
+    /// Sets [`threads`](Self::threads).
+    pub fn with_threads(mut self, threads: Threads) -> Self {
+        self.threads = threads;
+        self
     }
 
     /// Sets [`metrics`](Self::metrics).
@@ -441,6 +453,8 @@ pub fn fit<'a, M: Model + Clone>(
     }
 
     let mut optimizer = config.optimizer.build()?;
+    optimizer.set_threads(config.threads);
+    model.set_threads(config.threads);
     let mut rng = StdRng::seed_from_u64(config.seed);
     let mut order: Vec<usize> = (0..train.len()).collect();
     let batches = train.len().div_ceil(config.batch_size);
