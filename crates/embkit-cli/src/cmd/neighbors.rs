@@ -9,6 +9,7 @@ use clap::builder::TypedValueParser;
 use embkit::format::{VectorFormat, Vectors};
 use embkit::query::{nearest_neighbors_by, Neighbor, Similarity};
 use embkit::vocab::TextVectorizer;
+use embkit::Threads;
 use serde_json::json;
 
 use crate::output::Out;
@@ -180,6 +181,15 @@ pub struct Args {
     /// `euclidean`).
     #[arg(long)]
     pub json: bool,
+    /// Threads for the exact search (default: one per core).
+    #[arg(long, value_name = "N", value_parser = parse_threads)]
+    pub threads: Option<Threads>,
+}
+
+/// Parses a thread count of at least 1.
+pub fn parse_threads(text: &str) -> std::result::Result<Threads, String> {
+    let n: usize = text.parse().map_err(|e| format!("{e}"))?;
+    Threads::new(n).map_err(|e| e.to_string())
 }
 
 /// Runs `embkit neighbors`.
@@ -195,6 +205,7 @@ pub fn run(args: Args) -> Result<()> {
         args.k,
         &exclude,
         similarity,
+        args.threads.unwrap_or_else(Threads::available),
     )?;
     let mut out = Out::new(args.json);
     for (rank, n) in near.iter().enumerate() {

@@ -4,6 +4,7 @@
 
 mod analogy;
 mod neighbors;
+mod scan;
 mod word_similarity;
 
 pub use analogy::{
@@ -11,6 +12,6 @@ pub use analogy::{
 };
 pub use neighbors::{
     cosine_similarity, nearest_neighbors, nearest_neighbors_batch, nearest_neighbors_by,
-    neighbors_of_row, Neighbor, Similarity,
+    neighbors_of_row, ExactIndex, Neighbor, Similarity,
 };
 pub use word_similarity::{evaluate_similarity, spearman, SimilarityReport};

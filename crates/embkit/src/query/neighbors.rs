@@ -1,12 +1,16 @@
 //! Exact top-k nearest neighbours by cosine similarity, dot product or
 //! Euclidean distance.
 
+use std::borrow::Cow;
 use std::fmt;
+use std::ops::Range;
 use std::str::FromStr;
 
 use ndarray::ArrayView2;
 
-use crate::{Embedding, Error, Result};
+use super::scan::{self, TopK};
+use crate::threads::split_evenly;
+use crate::{Embedding, Error, Result, Threads};
 
 /// A row of a table and its score against a query.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -120,13 +124,15 @@ pub fn cosine_similarity(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// The `k` rows of `table` most similar to `query` by cosine similarity,
-/// most similar first, found by comparing with every row (exact).
+/// most similar first, found by comparing with every row (exact) on the
+/// caller's thread.
 ///
 /// `exclude` leaves one id out (the query's own row when the query is a
 /// row of the table). Ties are broken by the smaller id, so the answer is
 /// the same on every run. Rows with a NaN value (similarity NaN) come
 /// last. Fewer than `k` neighbours come back when the
-/// table has fewer rows.
+/// table has fewer rows. For several threads, other similarities or many
+/// queries on one table, see [`nearest_neighbors_by`] and [`ExactIndex`].
 ///
 /// # Shapes
 ///
@@ -158,17 +164,24 @@ pub fn nearest_neighbors(
     k: usize,
     exclude: Option<u32>,
 ) -> Result<Vec<Neighbor>> {
-    nearest_neighbors_by(table, query, k, exclude.as_slice(), Similarity::Cosine)
+    nearest_neighbors_by(table, query, k, exclude.as_slice(), Similarity::Cosine, Threads::single())
 }
 
 /// The `k` rows of `table` nearest to `query` under `similarity`,
-/// nearest first, found by scoring every row (exact).
+/// nearest first, found by scoring every row (exact) on up to `threads`
+/// threads.
 ///
 /// Rows whose ids are in `exclude` are left out. Ties are broken by the
 /// smaller id; rows with a NaN score (rows with NaN values) come last.
 /// For [`Similarity::Euclidean`] the scores are minus the distances, so
 /// the order is still largest first. Fewer than `k` neighbours come back
-/// when the table has fewer rows.
+/// when the table has fewer rows. The answer is the same for every
+/// thread count: each thread keeps the top `k` of a contiguous block of
+/// rows, and the blocks' results are merged by the same order.
+///
+/// Scores are summed in f32 (see [`ExactIndex::score`]). For many queries
+/// by cosine on one table, build an [`ExactIndex`] once: it keeps the row
+/// norms, which this function computes as it goes.
 ///
 /// # Shapes
 ///
@@ -185,11 +198,13 @@ pub fn nearest_neighbors(
 ///
 /// ```
 /// use embkit::query::{nearest_neighbors_by, Similarity};
+/// use embkit::Threads;
 /// use ndarray::array;
 ///
 /// let table = array![[1.0, 0.0], [10.0, 0.0], [0.9, 0.1]];
 /// let ids = |s| -> embkit::Result<Vec<u32>> {
-///     Ok(nearest_neighbors_by(table.view(), &[1.0, 0.0], 3, &[], s)?.iter().map(|n| n.id).collect())
+///     let near = nearest_neighbors_by(table.view(), &[1.0, 0.0], 3, &[], s, Threads::new(2)?)?;
+///     Ok(near.iter().map(|n| n.id).collect())
 /// };
 /// assert_eq!(ids(Similarity::Cosine)?, vec![0, 1, 2]);
 /// assert_eq!(ids(Similarity::Dot)?, vec![1, 0, 2]);
@@ -202,27 +217,26 @@ pub fn nearest_neighbors_by(
     k: usize,
     exclude: &[u32],
     similarity: Similarity,
+    threads: Threads,
 ) -> Result<Vec<Neighbor>> {
-    check_query(table, query)?;
-    let scored = table
-        .outer_iter()
-        .enumerate()
-        .filter(|(id, _)| !exclude.contains(&(*id as u32)))
-        .map(|(id, row)| {
-            let row = row.as_standard_layout();
-            Neighbor {
-                id: id as u32,
-                similarity: similarity.score(query, row.as_slice().expect("standard layout")),
-            }
-        })
-        .collect();
-    Ok(top_k(scored, k))
+    check_query(table.ncols(), query)?;
+    let rows = table.as_standard_layout();
+    let scan = Scan {
+        rows: rows.as_slice().expect("standard layout"),
+        num_embeddings: table.nrows(),
+        dim: table.ncols(),
+        similarity,
+        inverse_norms: None,
+    };
+    Ok(scan.top_k(query, k, exclude, threads))
 }
 
 /// [`nearest_neighbors_by`] for each row of `queries`, in order.
 ///
 /// `exclude` is empty (nothing left out) or holds one list of ids per
-/// query.
+/// query. With several threads, the queries are shared out between them
+/// when there are at least as many queries as threads, and otherwise each
+/// query's rows are; the answer is the same either way.
 ///
 /// # Shapes
 ///
@@ -240,11 +254,13 @@ pub fn nearest_neighbors_by(
 ///
 /// ```
 /// use embkit::query::{nearest_neighbors_batch, Similarity};
+/// use embkit::Threads;
 /// use ndarray::array;
 ///
 /// let table = array![[1.0, 0.0], [0.0, 1.0], [0.7, 0.7]];
 /// let near = nearest_neighbors_batch(
 ///     table.view(), table.view(), 1, &[vec![0], vec![1], vec![2]], Similarity::Cosine,
+///     Threads::single(),
 /// )?;
 /// assert_eq!(near.iter().map(|n| n[0].id).collect::<Vec<_>>(), vec![2, 2, 0]);
 /// # Ok::<(), embkit::Error>(())
@@ -255,34 +271,335 @@ pub fn nearest_neighbors_batch(
     k: usize,
     exclude: &[Vec<u32>],
     similarity: Similarity,
+    threads: Threads,
 ) -> Result<Vec<Vec<Neighbor>>> {
-    if !exclude.is_empty() && exclude.len() != queries.nrows() {
-        return Err(Error::shape(
-            "exclude lists",
-            format!("none or one per query ({})", queries.nrows()),
-            &[exclude.len()],
-        ));
-    }
-    queries
-        .outer_iter()
-        .enumerate()
-        .map(|(i, query)| {
-            let query = query.as_standard_layout();
-            let skip = exclude.get(i).map_or(&[][..], Vec::as_slice);
-            nearest_neighbors_by(
-                table,
-                query.as_slice().expect("standard layout"),
-                k,
-                skip,
-                similarity,
-            )
-        })
-        .collect()
+    ExactIndex::new(table, similarity, threads).search_batch(queries, k, exclude, threads)
 }
 
-fn check_query(table: ArrayView2<'_, f32>, query: &[f32]) -> Result<()> {
-    if query.len() != table.ncols() {
-        return Err(Error::shape("query", format!("[{}]", table.ncols()), &[query.len()]));
+/// Rows a thread should have at least before a scan is split, in floats
+/// (`rows · embedding_dim`): a thread costs some tens of microseconds to
+/// start, about the time to scan this many.
+const MIN_FLOATS_PER_THREAD: usize = 1 << 18;
+
+/// A table prepared for exact searches: the rows (borrowed when the view
+/// is contiguous) and, for cosine similarity, the inverse norm of each
+/// row, computed once.
+///
+/// Every search scores every row, so the answer is exact; it is the same
+/// as [`nearest_neighbors_by`]'s, bit for bit, for any thread count.
+///
+/// # Examples
+///
+/// ```
+/// use embkit::query::{ExactIndex, Similarity};
+/// use embkit::Threads;
+/// use ndarray::array;
+///
+/// let table = array![[1.0, 0.0], [0.0, 1.0], [0.7, 0.7]];
+/// let index = ExactIndex::new(table.view(), Similarity::Cosine, Threads::single());
+/// let near = index.search(&[1.0, 0.1], 2, &[], Threads::new(2)?)?;
+/// assert_eq!(near.iter().map(|n| n.id).collect::<Vec<_>>(), vec![0, 2]);
+/// assert_eq!(near[0].similarity, index.score(&[1.0, 0.1], 0));
+/// # Ok::<(), embkit::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ExactIndex<'a> {
+    rows: Cow<'a, [f32]>,
+    num_embeddings: usize,
+    dim: usize,
+    similarity: Similarity,
+    /// `1 / |row|` (0 for a zero row) for cosine; empty otherwise.
+    inverse_norms: Vec<f64>,
+}
+
+impl<'a> ExactIndex<'a> {
+    /// Prepares `table` for searches by `similarity`, computing the row
+    /// norms (for cosine) on up to `threads` threads. The table is
+    /// borrowed when it is in standard (row-major, contiguous) layout and
+    /// copied otherwise.
+    ///
+    /// # Shapes
+    ///
+    /// - `table`: `[num_embeddings, embedding_dim]`
+    pub fn new(table: ArrayView2<'a, f32>, similarity: Similarity, threads: Threads) -> Self {
+        let (num_embeddings, dim) = table.dim();
+        let rows = match table.to_slice() {
+            Some(slice) => Cow::Borrowed(slice),
+            None => Cow::Owned(table.iter().copied().collect()),
+        };
+        let inverse_norms = if similarity == Similarity::Cosine {
+            let parts = threads.parts_for(num_embeddings * dim, MIN_FLOATS_PER_THREAD);
+            let norms = |ids: Range<usize>| -> Vec<f64> {
+                ids.map(|id| {
+                    let row = &rows[id * dim..(id + 1) * dim];
+                    scan::inverse_norm(scan::dot(row, row))
+                })
+                .collect()
+            };
+            in_parts(num_embeddings, parts, norms).concat()
+        } else {
+            Vec::new()
+        };
+        Self { rows, num_embeddings, dim, similarity, inverse_norms }
+    }
+
+    /// The similarity searches use.
+    pub fn similarity(&self) -> Similarity {
+        self.similarity
+    }
+
+    /// The number of rows.
+    pub fn num_embeddings(&self) -> usize {
+        self.num_embeddings
+    }
+
+    /// The length of each row.
+    pub fn embedding_dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Row `id`.
+    ///
+    /// # Panics
+    ///
+    /// If `id` is not a row of the table.
+    #[track_caller]
+    pub fn row(&self, id: u32) -> &[f32] {
+        let start = id as usize * self.dim;
+        &self.rows[start..start + self.dim]
+    }
+
+    /// The score a search gives row `id` for `query`: the dot product
+    /// summed in f32 (16 partial sums, added in a fixed order), for cosine
+    /// scaled by both inverse norms in f64, for Euclidean the square root
+    /// of the f32 sum of squared differences, negated. It agrees with
+    /// [`Similarity::score`] (all f64) to about `1e-6` relative.
+    ///
+    /// # Panics
+    ///
+    /// If `id` is not a row of the table or `query` does not have
+    /// `embedding_dim` values.
+    #[track_caller]
+    pub fn score(&self, query: &[f32], id: u32) -> f32 {
+        let row = self.row(id);
+        match self.similarity {
+            Similarity::Dot => scan::dot(query, row),
+            Similarity::Cosine => scan::cosine(
+                scan::dot(query, row),
+                scan::inverse_norm(scan::dot(query, query)),
+                self.inverse_norms[id as usize],
+            ),
+            Similarity::Euclidean => scan::minus_distance(scan::squared_distance(query, row)),
+        }
+    }
+
+    /// The `k` rows nearest to `query`, nearest first, without the ids in
+    /// `exclude`, scanning on up to `threads` threads. See
+    /// [`nearest_neighbors_by`] for the order, ties and NaN rows.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ShapeMismatch`] if `query` does not have `embedding_dim`
+    /// values; [`Error::InvalidConfig`] if the query has a NaN or infinite
+    /// value.
+    pub fn search(
+        &self,
+        query: &[f32],
+        k: usize,
+        exclude: &[u32],
+        threads: Threads,
+    ) -> Result<Vec<Neighbor>> {
+        check_query(self.dim, query)?;
+        Ok(self.scan().top_k(query, k, exclude, threads))
+    }
+
+    /// [`search`](Self::search) for each row of `queries`; see
+    /// [`nearest_neighbors_batch`].
+    ///
+    /// # Errors
+    ///
+    /// As [`nearest_neighbors_batch`].
+    pub fn search_batch(
+        &self,
+        queries: ArrayView2<'_, f32>,
+        k: usize,
+        exclude: &[Vec<u32>],
+        threads: Threads,
+    ) -> Result<Vec<Vec<Neighbor>>> {
+        let n = queries.nrows();
+        if !exclude.is_empty() && exclude.len() != n {
+            return Err(Error::shape(
+                "exclude lists",
+                format!("none or one per query ({n})"),
+                &[exclude.len()],
+            ));
+        }
+        if queries.ncols() != self.dim {
+            return Err(Error::shape(
+                "queries",
+                format!("[n, {}]", self.dim),
+                &[n, queries.ncols()],
+            ));
+        }
+        let queries = queries.as_standard_layout();
+        let flat = queries.as_slice().expect("standard layout");
+        for i in 0..n {
+            check_query(self.dim, &flat[i * self.dim..(i + 1) * self.dim])?;
+        }
+        let scan = self.scan();
+        let one = |i: usize, threads: Threads| {
+            let skip = exclude.get(i).map_or(&[][..], Vec::as_slice);
+            scan.top_k(&flat[i * self.dim..(i + 1) * self.dim], k, skip, threads)
+        };
+        if n >= threads.get() && n > 1 {
+            // Each thread answers a block of queries on its own.
+            let parts = threads.parts_for(n, 1);
+            Ok(in_parts(n, parts, |ids| ids.map(|i| one(i, Threads::single())).collect::<Vec<_>>())
+                .into_iter()
+                .flatten()
+                .collect())
+        } else {
+            Ok((0..n).map(|i| one(i, threads)).collect())
+        }
+    }
+
+    fn scan(&self) -> Scan<'_> {
+        Scan {
+            rows: &self.rows,
+            num_embeddings: self.num_embeddings,
+            dim: self.dim,
+            similarity: self.similarity,
+            inverse_norms: (self.similarity == Similarity::Cosine)
+                .then_some(self.inverse_norms.as_slice()),
+        }
+    }
+}
+
+/// Runs `work` on the parts of `0..len` split into `parts` contiguous
+/// ranges, each part but the first on a thread of its own, and returns
+/// the results in the order of the parts.
+pub(crate) fn in_parts<T: Send>(
+    len: usize,
+    parts: usize,
+    work: impl Fn(Range<usize>) -> T + Sync,
+) -> Vec<T> {
+    let ranges = split_evenly(len, parts);
+    if ranges.len() <= 1 {
+        return vec![work(0..len)];
+    }
+    std::thread::scope(|scope| {
+        let work = &work;
+        let handles: Vec<_> =
+            ranges[1..].iter().map(|r| scope.spawn(move || work(r.clone()))).collect();
+        let mut out = Vec::with_capacity(ranges.len());
+        out.push(work(ranges[0].clone()));
+        out.extend(handles.into_iter().map(|h| h.join().expect("a search thread panicked")));
+        out
+    })
+}
+
+/// One exact scan: the rows, and the inverse row norms when they are
+/// known (cosine with an [`ExactIndex`]).
+struct Scan<'t> {
+    rows: &'t [f32],
+    num_embeddings: usize,
+    dim: usize,
+    similarity: Similarity,
+    inverse_norms: Option<&'t [f64]>,
+}
+
+impl Scan<'_> {
+    /// The top `k` of all rows: each part of the rows keeps its own top
+    /// `k`, and the parts' results are merged by the same total order.
+    fn top_k(&self, query: &[f32], k: usize, exclude: &[u32], threads: Threads) -> Vec<Neighbor> {
+        let n = self.num_embeddings;
+        if k == 0 || n == 0 {
+            return Vec::new();
+        }
+        let parts = threads.parts_for(n * self.dim.max(1), MIN_FLOATS_PER_THREAD);
+        self.top_k_in_parts(query, k, exclude, parts)
+    }
+
+    /// [`top_k`](Self::top_k) with the rows split into `parts` parts.
+    fn top_k_in_parts(
+        &self,
+        query: &[f32],
+        k: usize,
+        exclude: &[u32],
+        parts: usize,
+    ) -> Vec<Neighbor> {
+        let n = self.num_embeddings;
+        if k == 0 || n == 0 {
+            return Vec::new();
+        }
+        let mut found: Vec<Neighbor> =
+            in_parts(n, parts, |ids| self.part(query, ids, k, exclude)).concat();
+        found.sort_by(scan::better_first);
+        found.truncate(k);
+        found
+    }
+
+    /// The top `k` of rows `ids`, scanned in ascending order.
+    fn part(&self, query: &[f32], ids: Range<usize>, k: usize, exclude: &[u32]) -> Vec<Neighbor> {
+        let dim = self.dim;
+        let rows = &self.rows[ids.start * dim..ids.end * dim];
+        let mut top = TopK::new(k);
+        // The exclusion list is checked only for rows that would be kept.
+        let keep = |top: &mut TopK, id: usize, similarity: f32, raw: f32| {
+            let id = id as u32;
+            if top.accepts(similarity, id) && !exclude.contains(&id) {
+                top.push(id, similarity, raw);
+            }
+        };
+        let ids_and_rows = ids.clone().map(|id| (id, &rows[(id - ids.start) * dim..][..dim]));
+        match (self.similarity, self.inverse_norms) {
+            (Similarity::Dot, _) => {
+                for (id, row) in ids_and_rows {
+                    keep(&mut top, id, scan::dot(query, row), 0.0);
+                }
+            }
+            (Similarity::Cosine, norms) => {
+                let inv_query = scan::inverse_norm(scan::dot(query, query));
+                match norms {
+                    Some(norms) => {
+                        for (id, row) in ids_and_rows {
+                            let s = scan::cosine(scan::dot(query, row), inv_query, norms[id]);
+                            keep(&mut top, id, s, 0.0);
+                        }
+                    }
+                    None => {
+                        for (id, row) in ids_and_rows {
+                            let (dot, squared) = scan::dot_and_squared_norm(query, row);
+                            let s = scan::cosine(dot, inv_query, scan::inverse_norm(squared));
+                            keep(&mut top, id, s, 0.0);
+                        }
+                    }
+                }
+            }
+            (Similarity::Euclidean, _) => {
+                // Rows are scanned in ascending id order, so a row no
+                // nearer than the worst kept one can never replace it: skip
+                // the square root for it. (A NaN bound skips nothing.)
+                let mut bound = f32::INFINITY;
+                for (id, row) in ids_and_rows {
+                    let squared = scan::squared_distance(query, row);
+                    if squared >= bound {
+                        continue;
+                    }
+                    keep(&mut top, id, scan::minus_distance(squared), squared);
+                    if let Some(worst) = top.worst_raw() {
+                        bound = worst;
+                    }
+                }
+            }
+        }
+        top.into_sorted()
+    }
+}
+
+fn check_query(dim: usize, query: &[f32]) -> Result<()> {
+    if query.len() != dim {
+        return Err(Error::shape("query", format!("[{dim}]"), &[query.len()]));
     }
     if let Some(x) = query.iter().find(|x| !x.is_finite()) {
         return Err(Error::config("query", format!("value {x} is not finite")));
@@ -293,20 +610,15 @@ fn check_query(table: ArrayView2<'_, f32>, query: &[f32]) -> Result<()> {
 /// The `k` best of `scored`, best first: largest score, then smaller id;
 /// NaN scores last.
 pub(crate) fn top_k(mut scored: Vec<Neighbor>, k: usize) -> Vec<Neighbor> {
-    // A total order: NaN similarities (rows with NaN values) come last,
-    // and -0.0 ties with 0.0 (`+ 0.0` turns -0.0 into 0.0).
-    let key =
-        |n: &Neighbor| if n.similarity.is_nan() { f32::NEG_INFINITY } else { n.similarity + 0.0 };
-    let order = |a: &Neighbor, b: &Neighbor| key(b).total_cmp(&key(a)).then(a.id.cmp(&b.id));
     let k = k.min(scored.len());
     if k == 0 {
         return Vec::new();
     }
     if k < scored.len() {
-        scored.select_nth_unstable_by(k - 1, order);
+        scored.select_nth_unstable_by(k - 1, scan::better_first);
         scored.truncate(k);
     }
-    scored.sort_by(order);
+    scored.sort_by(scan::better_first);
     scored
 }
 
@@ -382,9 +694,47 @@ mod tests {
     #[test]
     fn batch_needs_one_exclude_list_per_query() {
         let table = array![[1.0, 0.0], [0.0, 1.0]];
-        let got =
-            nearest_neighbors_batch(table.view(), table.view(), 1, &[vec![0]], Similarity::Dot);
+        let got = nearest_neighbors_batch(
+            table.view(),
+            table.view(),
+            1,
+            &[vec![0]],
+            Similarity::Dot,
+            Threads::single(),
+        );
         assert!(got.is_err());
+    }
+
+    proptest::proptest! {
+        /// Any split of the rows over threads gives the same answer, bit
+        /// for bit, as one part.
+        #[test]
+        fn every_split_gives_the_same_answer(
+            rows in 1usize..80,
+            dim in 0usize..20,
+            k in 0usize..12,
+            seed in 0u64..1000,
+            similarity in proptest::sample::select(Similarity::ALL.to_vec()),
+            cached in proptest::bool::ANY,
+        ) {
+            use rand::{Rng, SeedableRng};
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+            // Coarse values make equal scores (ties) common.
+            let table = ndarray::Array2::from_shape_fn((rows, dim), |_| {
+                f32::from(rng.random_range(-3i8..4)) * 0.5
+            });
+            let query: Vec<f32> = (0..dim).map(|_| rng.random_range(-2.0f32..2.0)).collect();
+            let exclude = [rng.random_range(0..rows as u32)];
+            let index = ExactIndex::new(table.view(), similarity, Threads::single());
+            let mut scan = index.scan();
+            if !cached {
+                scan.inverse_norms = None;
+            }
+            let one = scan.top_k_in_parts(&query, k, &exclude, 1);
+            for parts in 2..6 {
+                proptest::prop_assert_eq!(&scan.top_k_in_parts(&query, k, &exclude, parts), &one);
+            }
+        }
     }
 
     #[test]

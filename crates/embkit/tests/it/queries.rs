@@ -8,6 +8,7 @@ use embkit::query::{
     analogy, evaluate_analogies, evaluate_similarity, nearest_neighbors_batch,
     nearest_neighbors_by, spearman, AnalogyMethod, Similarity,
 };
+use embkit::Threads;
 use ndarray::{array, Array2};
 use proptest::prelude::*;
 
@@ -230,9 +231,15 @@ fn cosine_neighbours_match_the_golden_file() {
         let (query, rank, word, cosine): (&str, usize, &str, f64) =
             (f[0], f[1].parse().unwrap(), f[2], f[3].parse().unwrap());
         let id = vectors.id(query).unwrap();
-        let near =
-            nearest_neighbors_by(vectors.view(), vectors.row(id), 10, &[id], Similarity::Cosine)
-                .unwrap();
+        let near = nearest_neighbors_by(
+            vectors.view(),
+            vectors.row(id),
+            10,
+            &[id],
+            Similarity::Cosine,
+            Threads::single(),
+        )
+        .unwrap();
         let got = near[rank - 1];
         assert_eq!(vectors.words()[got.id as usize], word, "{query} rank {rank}");
         assert!(close(f64::from(got.similarity), cosine, 1e-5));
@@ -276,7 +283,8 @@ proptest! {
     ) {
         let table = Array2::from_shape_fn((rows, dim), |(r, c)| f32::from(values[r * 6 + c]));
         let query: Vec<f32> = query[..dim].iter().map(|&x| f32::from(x)).collect();
-        let got = nearest_neighbors_by(table.view(), &query, k, &exclude, similarity).unwrap();
+        let got = nearest_neighbors_by(table.view(), &query, k, &exclude, similarity, Threads::single())
+            .unwrap();
 
         let mut all: Vec<(u32, f32)> = (0..rows as u32)
             .filter(|id| !exclude.contains(id))
@@ -300,15 +308,18 @@ proptest! {
         similarity in similarity(),
         values in prop::collection::vec(-3i8..4, 20 * 3),
         qvalues in prop::collection::vec(-3i8..4, 5 * 3),
+        threads in 1usize..4,
     ) {
         let table = Array2::from_shape_fn((rows, 3), |(r, c)| f32::from(values[r * 3 + c]));
         let qs = Array2::from_shape_fn((queries, 3), |(r, c)| f32::from(qvalues[r * 3 + c]));
         let exclude: Vec<Vec<u32>> = (0..queries as u32).map(|i| vec![i]).collect();
-        let got = nearest_neighbors_batch(table.view(), qs.view(), k, &exclude, similarity).unwrap();
+        let threads = Threads::new(threads).unwrap();
+        let got = nearest_neighbors_batch(table.view(), qs.view(), k, &exclude, similarity, threads)
+            .unwrap();
         for (i, near) in got.iter().enumerate() {
             let q = qs.row(i);
             let one = nearest_neighbors_by(
-                table.view(), q.as_slice().unwrap(), k, &exclude[i], similarity,
+                table.view(), q.as_slice().unwrap(), k, &exclude[i], similarity, Threads::single(),
             ).unwrap();
             prop_assert_eq!(near, &one);
         }
