@@ -25,6 +25,23 @@ pub(crate) const MAX_LINE_BYTES: u64 = 1 << 26;
 /// header that declares more rows than that grows the table as rows come.
 pub(crate) const MAX_RESERVED_FLOATS: usize = 1 << 24;
 
+/// The fewest bytes a row of `dim` values takes in any format: a value
+/// is at least one digit and a separator in text, and 2 bytes (f16) or
+/// more in binary files.
+fn min_row_bytes(dim: usize) -> u64 {
+    2 * dim.max(1) as u64
+}
+
+/// How many rows to reserve room for before reading: what the header
+/// declares, but never more than the file can hold (`file_len`, `None`
+/// when unknown: then nothing is reserved) nor more than
+/// [`MAX_RESERVED_FLOATS`] values. A header is not trusted with memory.
+fn rows_to_reserve(declared: usize, dim: usize, file_len: Option<u64>) -> usize {
+    let Some(file_len) = file_len else { return 0 };
+    let fits = usize::try_from(file_len / min_row_bytes(dim)).unwrap_or(usize::MAX);
+    declared.min(fits).min(MAX_RESERVED_FLOATS / dim.max(1))
+}
+
 /// How many problems a [`ReadReport`] keeps.
 pub const MAX_PROBLEMS: usize = 100;
 
@@ -361,7 +378,11 @@ impl VectorReader {
         let mut words = Vec::new();
         let mut data = Vec::new();
         if let (Some(len), Some(dim)) = (self.declared_len(), self.dim()) {
-            let rows = len.min(MAX_RESERVED_FLOATS / dim.max(1));
+            // Only a file's length bounds what a header may claim; a
+            // directory or a stream reserves nothing and grows as rows come.
+            let file_len =
+                std::fs::metadata(&self.path).ok().filter(|m| m.is_file()).map(|m| m.len());
+            let rows = rows_to_reserve(len, dim, file_len);
             words.reserve(rows);
             data.reserve(rows * dim);
         }
@@ -688,5 +709,20 @@ impl RowSource for MemoryRows {
             At::Record { row, .. } => row,
         };
         Error::BadRow { path: self.words.path().to_path_buf(), line, reason }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_header_reserves_no_more_than_the_file_can_hold() {
+        // 10^12 rows of one value declared in a 20-byte file.
+        assert_eq!(rows_to_reserve(1_000_000_000_000, 1, Some(20)), 10);
+        assert_eq!(rows_to_reserve(3, 300, Some(1 << 30)), 3);
+        assert_eq!(rows_to_reserve(usize::MAX, 1, Some(u64::MAX)), MAX_RESERVED_FLOATS);
+        assert_eq!(rows_to_reserve(usize::MAX, 0, Some(u64::MAX)), MAX_RESERVED_FLOATS);
+        assert_eq!(rows_to_reserve(1_000, 4, None), 0);
     }
 }

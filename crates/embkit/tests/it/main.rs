@@ -4,6 +4,7 @@ mod data;
 mod embedding;
 mod embedding_bag;
 mod formats;
+mod fuzz;
 mod golden;
 mod layers;
 mod model;
