@@ -41,6 +41,12 @@ enum Command {
     /// Convert word vectors between formats (word2vec, GloVe, fastText,
     /// TSV, npy, safetensors, model).
     Convert(cmd::convert::Args),
+    /// Draw training curves, a 2-D map of the vectors (PCA or t-SNE) or a
+    /// histogram of their lengths, as PNG or SVG.
+    Plot(cmd::plot::Args),
+    /// Write one self-contained HTML page to explore the vectors: a
+    /// 2-D or 3-D map, search with nearest neighbours, labels on hover.
+    Projector(cmd::projector::Args),
     /// Measure the frozen workloads W1-W7 against a plain-loop baseline.
     Bench(cmd::bench::Args),
 }
@@ -56,6 +62,8 @@ fn main() -> ExitCode {
         Command::Similarity(args) => cmd::similarity::run(args),
         Command::Inspect(args) => cmd::inspect::run(args),
         Command::Convert(args) => cmd::convert::run(args),
+        Command::Plot(args) => cmd::plot::run(args),
+        Command::Projector(args) => cmd::projector::run(args),
         Command::Bench(args) => cmd::bench::run(args),
     };
     match result {

@@ -6,6 +6,8 @@ pub mod convert;
 pub mod demo;
 pub mod inspect;
 pub mod neighbors;
+pub mod plot;
 pub mod predict;
+pub mod projector;
 pub mod similarity;
 pub mod train;
