@@ -30,6 +30,9 @@ enum Command {
     /// The nearest neighbours of a word in a trained model's embedding table
     /// or a word-vectors file (cosine, dot product or Euclidean distance).
     Neighbors(cmd::neighbors::Args),
+    /// Build an approximate nearest-neighbour index (HNSW) of word vectors
+    /// for `neighbors --index`.
+    Index(cmd::index::Args),
     /// Word analogies (A is to B as C is to ?) by 3CosAdd or 3CosMul, or the
     /// accuracy on a questions-words file.
     Analogy(cmd::analogy::Args),
@@ -58,6 +61,7 @@ fn main() -> ExitCode {
         Command::Train(args) => cmd::train::run(args),
         Command::Predict(args) => cmd::predict::run(args),
         Command::Neighbors(args) => cmd::neighbors::run(args),
+        Command::Index(args) => cmd::index::run(args),
         Command::Analogy(args) => cmd::analogy::run(args),
         Command::Similarity(args) => cmd::similarity::run(args),
         Command::Inspect(args) => cmd::inspect::run(args),

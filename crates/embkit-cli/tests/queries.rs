@@ -337,3 +337,78 @@ fn wordsim353_on_the_lee_vectors() {
     assert!(used >= 20, "{report}");
     assert!(report["spearman"].as_f64().unwrap().abs() <= 1.0);
 }
+
+#[test]
+fn an_index_gives_the_exact_neighbours_of_a_small_file_and_refuses_other_vectors() {
+    let dir = scratch("index");
+    let vectors = write_family(&dir);
+    let index = dir.join("family.hnsw");
+    let o = embkit(&["index", "--vectors", s(&vectors), "--out", s(&index), "--json"]);
+    assert_success(&o);
+    assert_eq!(json_lines(&o)[0]["rows"], 7);
+    for metric in ["cosine", "dot", "euclidean"] {
+        let built = dir.join(format!("{metric}.hnsw"));
+        let o =
+            embkit(&["index", "--vectors", s(&vectors), "--out", s(&built), "--metric", metric]);
+        assert_success(&o);
+        let exact = embkit(&[
+            "neighbors",
+            "--vectors",
+            s(&vectors),
+            "--word",
+            "king",
+            "--metric",
+            metric,
+            "--threads",
+            "2",
+        ]);
+        let approx = embkit(&[
+            "neighbors",
+            "--vectors",
+            s(&vectors),
+            "--word",
+            "king",
+            "--index",
+            s(&built),
+            "--ef",
+            "16",
+        ]);
+        assert_success(&approx);
+        // A graph over 7 rows reaches every row: the answers are exact.
+        assert_eq!(stdout(&approx), stdout(&exact), "{metric}");
+    }
+    let o = embkit(&[
+        "neighbors",
+        "--vectors",
+        s(&vectors),
+        "--word",
+        "king",
+        "--index",
+        s(&index),
+        "--metric",
+        "dot",
+    ]);
+    assert_error(&o, "was built for cosine");
+
+    // Other values, another shape, a damaged file.
+    let text = std::fs::read_to_string(&vectors).unwrap();
+    let changed = dir.join("changed.txt");
+    std::fs::write(&changed, text.replace("queen 1 1 1 0", "queen 1 1 1 0.5")).unwrap();
+    let o =
+        embkit(&["neighbors", "--vectors", s(&changed), "--word", "king", "--index", s(&index)]);
+    assert_error(&o, "rebuild the index");
+    let fewer = dir.join("fewer.txt");
+    let lines: Vec<&str> = text.lines().collect();
+    std::fs::write(&fewer, format!("6 4\n{}\n", lines[1..7].join("\n"))).unwrap();
+    let o = embkit(&["neighbors", "--vectors", s(&fewer), "--word", "king", "--index", s(&index)]);
+    assert_error(&o, "shape mismatch");
+    let bytes = std::fs::read(&index).unwrap();
+    let cut = dir.join("cut.hnsw");
+    std::fs::write(&cut, &bytes[..bytes.len() - 3]).unwrap();
+    let o = embkit(&["neighbors", "--vectors", s(&vectors), "--word", "king", "--index", s(&cut)]);
+    assert_error(&o, "byte");
+    let o = embkit(&["index", "--vectors", s(&vectors), "--out", s(&index), "--m", "1"]);
+    assert_error(&o, "invalid m: must be 2 to 256, got 1");
+    let o = embkit(&["neighbors", "--vectors", s(&vectors), "--word", "king", "--threads", "0"]);
+    assert_eq!(o.status.code(), Some(2));
+}

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::builder::TypedValueParser;
 use embkit::format::{VectorFormat, Vectors};
-use embkit::query::{nearest_neighbors_by, Neighbor, Similarity};
+use embkit::query::{nearest_neighbors_by, HnswIndex, Neighbor, Similarity, DEFAULT_EF_SEARCH};
 use embkit::vocab::TextVectorizer;
 use embkit::Threads;
 use serde_json::json;
@@ -174,9 +174,18 @@ pub struct Args {
     /// How many neighbours.
     #[arg(short, long, default_value_t = 10)]
     pub k: usize,
-    /// How to compare vectors.
-    #[arg(long, value_enum, default_value_t = MetricArg::Cosine)]
-    pub metric: MetricArg,
+    /// How to compare vectors [default: cosine, or the metric the
+    /// `--index` was built for].
+    #[arg(long, value_enum)]
+    pub metric: Option<MetricArg>,
+    /// An approximate index built by `embkit index` for these vectors:
+    /// faster on large tables, but may miss some neighbours.
+    #[arg(long, value_name = "FILE.hnsw")]
+    pub index: Option<PathBuf>,
+    /// With `--index`: the candidates the search keeps; more is slower
+    /// and finds more true neighbours.
+    #[arg(long, value_name = "N", requires = "index", default_value_t = DEFAULT_EF_SEARCH)]
+    pub ef: usize,
     /// Print JSON lines instead of text (`similarity`, or `distance` for
     /// `euclidean`).
     #[arg(long)]
@@ -196,17 +205,38 @@ pub fn parse_threads(text: &str) -> std::result::Result<Threads, String> {
 pub fn run(args: Args) -> Result<()> {
     let table = Table::load(&args.source)?;
     let id = table.id(&args.word)?;
-    let similarity = Similarity::from(args.metric);
+    let threads = args.threads.unwrap_or_else(Threads::available);
     let mut exclude = table.reserved.clone();
     exclude.push(id);
-    let near = nearest_neighbors_by(
-        table.vectors.view(),
-        table.vectors.row(id),
-        args.k,
-        &exclude,
-        similarity,
-        args.threads.unwrap_or_else(Threads::available),
-    )?;
+    let (near, similarity) = match &args.index {
+        Some(path) => {
+            let index = HnswIndex::load(path, table.vectors.view(), threads)
+                .with_context(|| format!("loading the index {}", path.display()))?;
+            let similarity = index.similarity();
+            if let Some(metric) = args.metric.map(Similarity::from) {
+                if metric != similarity {
+                    bail!(
+                        "--metric {metric}, but {} was built for {similarity}: \
+                         leave --metric out or build another index",
+                        path.display()
+                    );
+                }
+            }
+            (index.search(table.vectors.row(id), args.k, args.ef, &exclude)?, similarity)
+        }
+        None => {
+            let similarity = args.metric.map_or(Similarity::Cosine, Similarity::from);
+            let near = nearest_neighbors_by(
+                table.vectors.view(),
+                table.vectors.row(id),
+                args.k,
+                &exclude,
+                similarity,
+                threads,
+            )?;
+            (near, similarity)
+        }
+    };
     let mut out = Out::new(args.json);
     for (rank, n) in near.iter().enumerate() {
         let word = table.word(n.id);

@@ -369,6 +369,15 @@ impl<'a> ExactIndex<'a> {
         &self.rows[start..start + self.dim]
     }
 
+    /// `1 / |row id|` (0 for a zero row), kept for cosine similarity.
+    ///
+    /// # Panics
+    ///
+    /// If the similarity is not cosine or `id` is not a row.
+    pub(crate) fn inverse_norm(&self, id: u32) -> f64 {
+        self.inverse_norms[id as usize]
+    }
+
     /// The score a search gives row `id` for `query`: the dot product
     /// summed in f32 (16 partial sums, added in a fixed order), for cosine
     /// scaled by both inverse norms in f64, for Euclidean the square root
@@ -597,7 +606,7 @@ impl Scan<'_> {
     }
 }
 
-fn check_query(dim: usize, query: &[f32]) -> Result<()> {
+pub(crate) fn check_query(dim: usize, query: &[f32]) -> Result<()> {
     if query.len() != dim {
         return Err(Error::shape("query", format!("[{dim}]"), &[query.len()]));
     }

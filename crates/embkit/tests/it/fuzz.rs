@@ -500,3 +500,44 @@ fn a_huge_row_count_in_a_header_allocates_little() {
     }
     let _ = fs::remove_dir_all(&dir);
 }
+
+/// Mutated HNSW index files: a typed error or an index, never a panic or
+/// a large allocation (the loader checks sizes against the file length
+/// before allocating).
+#[test]
+fn hnsw_index_files_never_panic() {
+    use embkit::query::{HnswConfig, HnswIndex, Similarity};
+    use embkit::Threads;
+    let table = ndarray::Array2::from_shape_fn((30, 3), |(r, c)| ((r * 7 + c * 3) % 11) as f32);
+    let index = HnswIndex::build(table.view(), Similarity::Euclidean, &HnswConfig::new().with_m(3))
+        .unwrap();
+    let bytes = index.to_bytes();
+    let config = ProptestConfig { cases: cases(), failure_persistence: None, ..Default::default() };
+    let mut runner = proptest::test_runner::TestRunner::new(config);
+    let result = runner.run(&prop::collection::vec(mutation(), 1..4), |mutations| {
+        let mut damaged = bytes.clone();
+        for m in &mutations {
+            apply(&mut damaged, m);
+        }
+        let (result, largest) = largest_allocation_in(|| {
+            HnswIndex::from_bytes(&damaged, "x.hnsw", table.view(), Threads::single())
+                .and_then(|index| index.search(&[1.0, 2.0, 3.0], 5, 16, &[]))
+        });
+        prop_assert!(largest <= MAX_ALLOCATION, "an allocation of {} bytes", largest);
+        if let Err(err) = result {
+            prop_assert!(
+                matches!(
+                    err,
+                    Error::BadBinaryFile { .. }
+                        | Error::ShapeMismatch { .. }
+                        | Error::InvalidConfig { .. }
+                ),
+                "{err:?}"
+            );
+        }
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
