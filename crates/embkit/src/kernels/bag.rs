@@ -236,7 +236,9 @@ mod tests {
         for dim in [3, 8, 64] {
             let rows = 40;
             let table: Vec<f32> = (0..rows * dim).map(|_| rng.random::<f32>() - 0.5).collect();
-            let ids: Vec<u32> = (0..30_000).map(|_| rng.random_range(0..rows as u32)).collect();
+            let ids: Vec<u32> = (0..super::super::test_size(30_000))
+                .map(|_| rng.random_range(0..rows as u32))
+                .collect();
             let weights: Vec<f32> = ids.iter().map(|_| rng.random::<f32>()).collect();
             let mut bounds: Vec<usize> = (0..ids.len()).step_by(7).collect();
             bounds.insert(3, 14); // an empty bag
@@ -280,8 +282,10 @@ mod tests {
     fn max_keeps_the_first_largest_entry_on_any_thread_count() {
         let mut rng = StdRng::seed_from_u64(9);
         let (rows, dim) = (30, 5);
-        let table: Vec<f32> = (0..rows * dim).map(|_| (rng.random_range(0..4) as f32)).collect();
-        let ids: Vec<u32> = (0..40_000).map(|_| rng.random_range(0..rows as u32)).collect();
+        let table: Vec<f32> = (0..rows * dim).map(|_| rng.random_range(0..4) as f32).collect();
+        let ids: Vec<u32> = (0..super::super::test_size(40_000))
+            .map(|_| rng.random_range(0..rows as u32))
+            .collect();
         let bounds: Vec<usize> = (0..=ids.len()).step_by(10).collect();
         let bags =
             Bags { table: &table, dim, ids: &ids, bounds: &bounds, weights: &[], padding: None };

@@ -189,6 +189,17 @@ pub(crate) fn first_id_out_of_range(ids: &[u32], rows: usize) -> Option<u32> {
     ids.iter().copied().find(|&id| id as usize >= rows)
 }
 
+/// `n` in tests, or a size miri runs in seconds (it interprets every
+/// instruction; the `unsafe` code it checks is exercised by small inputs).
+#[cfg(test)]
+pub(crate) fn test_size(n: usize) -> usize {
+    if cfg!(miri) {
+        n / 50
+    } else {
+        n
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,7 +215,8 @@ mod tests {
         for dim in [1, 3, 4, 8, 13, 16, 32, 64, 128] {
             let rows = 50;
             let table: Vec<f32> = (0..rows * dim).map(|_| rng.random::<f32>()).collect();
-            let ids: Vec<u32> = (0..20_000).map(|_| rng.random_range(0..rows as u32)).collect();
+            let ids: Vec<u32> =
+                (0..test_size(20_000)).map(|_| rng.random_range(0..rows as u32)).collect();
             let expected = reference_gather(&table, dim, &ids);
             for threads in 1..=3 {
                 let mut out = vec![f32::NAN; ids.len() * dim];
@@ -220,6 +232,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "8 MiB: too large for miri; the streaming copy is tested in simd")]
     fn large_outputs_stream_and_large_tables_prefetch_with_the_same_result() {
         // 2^17 rows of 16 (8 MiB table), 2^17 lookups (8 MiB output).
         let (rows, dim) = (1 << 17, 16);

@@ -54,7 +54,7 @@ pub(crate) fn stream_copy(src: &[f32], dst: &mut [f32]) {
     assert_eq!(src.len(), dst.len(), "stream_copy needs equal lengths");
     #[cfg(target_arch = "x86_64")]
     {
-        use std::arch::x86_64::{_mm_loadu_ps, _mm_stream_ps};
+        use std::arch::x86_64::_mm_loadu_ps;
         if src.len() % 4 == 0 && (dst.as_ptr() as usize) % 16 == 0 {
             let (s, d) = (src.as_ptr(), dst.as_mut_ptr());
             let mut i = 0;
@@ -64,7 +64,17 @@ pub(crate) fn stream_copy(src: &[f32], dst: &mut [f32]) {
                 // is 16-byte aligned because `dst` is and `i` is a multiple
                 // of 4 floats; `dst` is borrowed mutably, so nothing else
                 // reads or writes it meanwhile.
-                unsafe { _mm_stream_ps(d.add(i), _mm_loadu_ps(s.add(i))) };
+                unsafe {
+                    let v = _mm_loadu_ps(s.add(i));
+                    #[cfg(not(miri))]
+                    std::arch::x86_64::_mm_stream_ps(d.add(i), v);
+                    // Miri cannot run `movntps` (inline assembly): an
+                    // aligned 16-byte write, which has the same
+                    // precondition, lets it check the addresses and the
+                    // alignment.
+                    #[cfg(miri)]
+                    d.add(i).cast::<std::arch::x86_64::__m128>().write(v);
+                }
                 i += 4;
             }
             return;
@@ -78,11 +88,15 @@ pub(crate) fn stream_copy(src: &[f32], dst: &mut [f32]) {
 /// [`stream_copy`].
 #[inline]
 pub(crate) fn stream_fence() {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
     // SAFETY: `sfence` has no operands and no precondition.
     unsafe {
         std::arch::x86_64::_mm_sfence()
     };
+    // Miri has no `sfence`; in its memory model the streaming stores are
+    // ordered by a sequentially consistent fence.
+    #[cfg(miri)]
+    std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
 }
 
 #[cfg(test)]
