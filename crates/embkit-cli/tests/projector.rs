@@ -241,6 +241,20 @@ fn the_page_is_written_atomically_and_bad_input_is_refused() {
         .collect();
     assert_eq!(names, vec!["page.html"], "no temporary file is left");
 
+    // Colours from a metadata column, matched by word.
+    let meta = dir.join("meta.tsv");
+    std::fs::write(&meta, "word\tkind\ncat\tanimal\ndog\tanimal\nköln\tcity\n").unwrap();
+    let coloured = dir.join("coloured.html");
+    let html = write_page(
+        &["--vectors", s(&npy), "--metadata", s(&meta), "--color-by", "kind"],
+        &coloured,
+    );
+    assert!(html.contains("\"category\":[0,0,1,-1]"), "{html}");
+    assert!(html.contains("\"categories\":[\"animal\",\"city\"]"));
+    assert!(html.contains("\"other\":\"no metadata (1)\""));
+    std::fs::remove_file(&coloured).unwrap();
+    std::fs::remove_file(&meta).unwrap();
+
     let o = embkit(&["projector", "--vectors", s(&npy), "--out", s(&dir.join("page.png"))]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("must end in .html"), "{}", stderr(&o));
