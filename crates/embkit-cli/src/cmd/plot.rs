@@ -98,8 +98,9 @@ pub struct Coloring {
     /// column; otherwise line i describes row i.
     #[arg(long, value_name = "FILE.tsv", requires = "color_by")]
     pub metadata: Option<PathBuf>,
-    /// The metadata column whose values colour the points (the 9 most
-    /// common values get a colour each, the rest are grey).
+    /// The metadata column whose values colour the points: up to 10
+    /// values get a colour each; with more, the 9 most common do and the
+    /// rest are grey.
     #[arg(long, value_name = "COLUMN", requires = "metadata")]
     pub color_by: Option<String>,
 }
