@@ -142,8 +142,17 @@ impl RowGrad {
 
         let parts = threads.parts_for(self.ids.len(), MIN_IDS_PER_THREAD);
         let ranges = split_evenly(self.ids.len(), parts);
+        let starts = &self.starts[..];
         let sum = |ids: Range<usize>, rows: &mut [f32], repeated: &[u32], squares: &mut [f32]| {
-            sum_runs(keys, &self.starts, ids, grads, dim, by_freq, rows, repeated, squares);
+            let runs = Runs { keys, starts, grads };
+            match (dim, by_freq) {
+                (8, false) => sum_runs_fixed::<8>(runs, ids, rows, repeated, squares),
+                (16, false) => sum_runs_fixed::<16>(runs, ids, rows, repeated, squares),
+                (32, false) => sum_runs_fixed::<32>(runs, ids, rows, repeated, squares),
+                (64, false) => sum_runs_fixed::<64>(runs, ids, rows, repeated, squares),
+                (128, false) => sum_runs_fixed::<128>(runs, ids, rows, repeated, squares),
+                _ => sum_runs(keys, starts, ids, grads, dim, by_freq, rows, repeated, squares),
+            }
         };
         if ranges.len() == 1 {
             sum(0..self.ids.len(), &mut self.rows, &self.repeated, &mut self.repeated_squares);
@@ -306,6 +315,57 @@ fn resize_for_overwrite(v: &mut Vec<f32>, len: usize) {
         v.resize(len, 0.0);
     } else {
         v.truncate(len);
+    }
+}
+
+/// The sorted keys of a batch, where each id's run starts, and the
+/// upstream rows.
+#[derive(Clone, Copy)]
+struct Runs<'a> {
+    keys: &'a [u64],
+    starts: &'a [u32],
+    grads: &'a [f32],
+}
+
+/// [`sum_runs`] without `by_freq` for rows of `D` floats, summed in local
+/// arrays (registers) rather than through the output row.
+fn sum_runs_fixed<const D: usize>(
+    runs: Runs<'_>,
+    ids: Range<usize>,
+    rows: &mut [f32],
+    repeated: &[u32],
+    squares: &mut [f32],
+) {
+    let Runs { keys, starts, grads } = runs;
+    let upstream = |key: u64| -> &[f32; D] {
+        let start = key_position(key) * D;
+        grads[start..start + D].try_into().expect("a row of D floats")
+    };
+    let mut repeated = repeated.iter().zip(squares.chunks_exact_mut(D)).peekable();
+    for (u, out) in ids.zip(rows.chunks_exact_mut(D)) {
+        let run = &keys[starts[u] as usize..starts[u + 1] as usize];
+        if let Some(&next) = keys.get(starts[u + 1] as usize + PREFETCH_DISTANCE) {
+            simd::prefetch(grads, key_position(next) * D, D);
+        }
+        let mut acc = *upstream(run[0]);
+        for &key in &run[1..] {
+            for (a, &g) in acc.iter_mut().zip(upstream(key)) {
+                *a += g;
+            }
+        }
+        out.copy_from_slice(&acc);
+        if let Some((_, sq)) = repeated.next_if(|(&r, _)| r as usize == u) {
+            let mut acc = [0.0f32; D];
+            for (s, &g) in acc.iter_mut().zip(upstream(run[0])) {
+                *s = g * g;
+            }
+            for &key in &run[1..] {
+                for (s, &g) in acc.iter_mut().zip(upstream(key)) {
+                    *s += g * g;
+                }
+            }
+            sq.copy_from_slice(&acc);
+        }
     }
 }
 

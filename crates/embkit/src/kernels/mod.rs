@@ -178,6 +178,15 @@ fn gather_part_dyn(
     Ok(())
 }
 
+/// Whether every value is finite (no NaN, no infinity): checked in
+/// blocks without early exit inside a block, which the compiler
+/// vectorises, where `iter().all(is_finite)` tests one value at a time.
+pub(crate) fn all_finite(values: &[f32]) -> bool {
+    let mut blocks = values.chunks_exact(32);
+    let blocks_ok = blocks.all(|b| b.iter().fold(true, |ok, x| ok & x.is_finite()));
+    blocks_ok && blocks.remainder().iter().all(|x| x.is_finite())
+}
+
 /// The first id of `ids` that is not below `rows`, if any. Finds the
 /// largest id first (a loop the compiler vectorises), so the common case,
 /// all ids valid, costs one quick pass.
@@ -242,6 +251,21 @@ mod tests {
         let mut out = vec![0.0; ids.len() * dim];
         gather(&table, dim, &ids, &mut out, Threads::new(2).unwrap()).unwrap();
         assert_eq!(out, reference_gather(&table, dim, &ids));
+    }
+
+    #[test]
+    fn all_finite_finds_any_nan_or_infinity() {
+        for len in [0, 1, 31, 32, 33, 100] {
+            let mut values = vec![1.5f32; len];
+            assert!(all_finite(&values));
+            for i in 0..len {
+                for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+                    values[i] = bad;
+                    assert!(!all_finite(&values), "len {len}, at {i}");
+                    values[i] = 1.5;
+                }
+            }
+        }
     }
 
     #[test]

@@ -3,11 +3,19 @@
 //! order, into one row.
 
 /// Below this many ids a comparison sort beats the radix sort's passes.
-const RADIX_MIN_LEN: usize = 1024;
+const RADIX_MIN_LEN: usize = 64;
 
-/// Bits of the id sorted per radix pass (2048 buckets: the histogram stays
-/// in the L1 cache).
-const DIGIT_BITS: u32 = 11;
+/// Bits of the id sorted per radix pass: 8 (256 buckets) for small
+/// batches, where clearing and summing the histogram would dominate, 11
+/// (2048 buckets, still in the L1 cache) for large ones, which then need
+/// fewer passes.
+fn digit_bits(len: usize) -> u32 {
+    if len < 16_384 {
+        8
+    } else {
+        11
+    }
+}
 
 /// Reusable buffers of [`counting_sort_by_id`].
 #[derive(Debug, Clone, Default)]
@@ -36,7 +44,8 @@ pub(crate) fn counting_sort_by_id<'a>(ids: &[u32], scratch: &'a mut SortScratch)
     }
     let max = ids.iter().copied().fold(0, u32::max);
     let bits = u32::BITS - max.leading_zeros();
-    let buckets = 1usize << DIGIT_BITS;
+    let digit_bits = digit_bits(keys.len());
+    let buckets = 1usize << digit_bits;
     tmp.resize(keys.len(), 0);
     let mut shift = 32;
     while shift < 32 + bits {
@@ -58,7 +67,7 @@ pub(crate) fn counting_sort_by_id<'a>(ids: &[u32], scratch: &'a mut SortScratch)
             *slot += 1;
         }
         std::mem::swap(keys, tmp);
-        shift += DIGIT_BITS;
+        shift += digit_bits;
     }
     keys
 }
@@ -84,7 +93,16 @@ mod tests {
     fn radix_sort_is_a_stable_sort_by_id() {
         let mut rng = StdRng::seed_from_u64(9);
         let mut scratch = SortScratch::default();
-        for (len, rows) in [(0, 1), (5, 3), (1023, 50), (1024, 50), (5000, 1 << 20), (4000, 7)] {
+        for (len, rows) in [
+            (0, 1),
+            (5, 3),
+            (63, 9),
+            (64, 50),
+            (640, 10_000),
+            (5000, 1 << 20),
+            (20_000, 1 << 20),
+            (4000, 7),
+        ] {
             let ids: Vec<u32> = (0..len).map(|_| rng.random_range(0..rows)).collect();
             let mut expected: Vec<usize> = (0..len).collect();
             expected.sort_by_key(|&i| ids[i]);

@@ -1263,7 +1263,7 @@ impl Embedding {
     /// Whether every gradient of the last [`backward`](Self::backward)
     /// (the table's, or with LoRA those of `A` and `B`) is finite.
     pub fn gradients_are_finite(&self) -> bool {
-        self.grad.rows().iter().all(|x| x.is_finite())
+        kernels::all_finite(self.grad.rows())
             && self.lora.as_ref().is_none_or(Lora::gradients_are_finite)
     }
 

@@ -430,7 +430,7 @@ impl Model for Sequential {
             && self
                 .layers
                 .iter_mut()
-                .all(|l| l.params_mut().iter().all(|p| p.grad.iter().all(|x| x.is_finite())))
+                .all(|l| l.params_mut().iter().all(|p| crate::kernels::all_finite(p.grad)))
     }
 
     fn step(&mut self, optimizer: &mut dyn Optimizer) -> Result<()> {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use ndarray::{Array2, ArrayViewD, Axis};
+use ndarray::{Array, ArrayView, ArrayViewD, Axis, Dimension, RemoveAxis};
 use rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
 use serde::{Deserialize, Serialize};
 
@@ -458,7 +458,8 @@ pub fn fit<'a, M: Model + Clone>(
     let mut rng = StdRng::seed_from_u64(config.seed);
     let mut order: Vec<usize> = (0..train.len()).collect();
     let batches = train.len().div_ceil(config.batch_size);
-    let mut ids = Array2::<u32>::zeros((0, train.ids.ncols()));
+    // Batch buffers, reused: a step does not allocate for its inputs.
+    let (mut ids_buf, mut targets_buf) = (Vec::new(), Vec::new());
     let mut history = History::default();
     let mut best: Option<f64> = None;
     let mut best_model: Option<(usize, M)> = None;
@@ -473,8 +474,9 @@ pub fn fit<'a, M: Model + Clone>(
         let mut totals = Totals::new(config.metrics.len());
         for (b, chunk) in order.chunks(config.batch_size).enumerate() {
             let batch = b + 1;
-            ids = train.ids.select(Axis(0), chunk);
-            let targets = train.targets.select(Axis(0), chunk);
+            let ids = select_rows(train.ids, chunk, std::mem::take(&mut ids_buf));
+            let targets =
+                select_rows(train.targets.view(), chunk, std::mem::take(&mut targets_buf));
             let pred = model.forward(ids.view(), true)?;
             let loss = model.backward(&config.loss, targets.view())?;
             if !loss.is_finite() {
@@ -497,8 +499,9 @@ pub fn fit<'a, M: Model + Clone>(
                 mask.as_ref().map(|m| m.view()),
             )?;
             observer.batch_end(epoch, batch, totals.mean_loss());
+            ids_buf = ids.into_raw_vec_and_offset().0;
+            targets_buf = targets.into_raw_vec_and_offset().0;
         }
-        drop(std::mem::take(&mut ids));
 
         let mut log = EpochLog {
             epoch,
@@ -552,6 +555,27 @@ pub fn fit<'a, M: Model + Clone>(
         }
     }
     Ok(history)
+}
+
+/// The rows `chunk` (indices along the first axis) of `data`, copied into
+/// `buf`'s allocation: the batch of a training step.
+fn select_rows<A: Copy, D: Dimension + RemoveAxis>(
+    data: ArrayView<'_, A, D>,
+    chunk: &[usize],
+    mut buf: Vec<A>,
+) -> Array<A, D> {
+    let Some(values) = data.as_slice() else {
+        return data.select(Axis(0), chunk);
+    };
+    let row = data.len_of(Axis(0)).max(1);
+    let row_len = values.len() / row;
+    buf.clear();
+    for &i in chunk {
+        buf.extend_from_slice(&values[i * row_len..(i + 1) * row_len]);
+    }
+    let mut shape = data.raw_dim();
+    shape[0] = chunk.len();
+    Array::from_shape_vec(shape, buf).expect("whole rows of the data")
 }
 
 /// The mean loss and metrics of `model` on `data`, computed in inference
