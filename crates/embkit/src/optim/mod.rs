@@ -439,6 +439,9 @@ struct Stepper<C, const N: usize> {
 /// Gradient rows a thread should have at least before a step is split.
 const MIN_ROWS_PER_THREAD: usize = 4096;
 
+/// How many rows ahead a lazy step prefetches table and state rows.
+const ROW_PREFETCH_DISTANCE: usize = 8;
+
 impl<C: Rule<N>, const N: usize> Stepper<C, N> {
     fn new(config: C) -> Self {
         let state = SlotStore::new(config.slots());
@@ -621,7 +624,19 @@ fn step_rows_lazy<C: Rule<N>, const N: usize>(
     squares: &mut Vec<f32>,
 ) {
     let dim = grad.dim();
+    let end = range.end;
     for i in range {
+        // The rows are scattered over the table: ask for a later row and
+        // its state now, so they arrive while this one is updated.
+        if i + ROW_PREFETCH_DISTANCE < end {
+            let next = (grad.ids()[i + ROW_PREFETCH_DISTANCE] as usize - first_row) * dim;
+            crate::kernels::simd::prefetch(table, next, dim);
+            for (slot, kind) in state.iter().zip(spec) {
+                if let Slot::Element(_) = kind {
+                    crate::kernels::simd::prefetch(slot, next, dim);
+                }
+            }
+        }
         let row = grad.ids()[i] as usize - first_row;
         let g = &grad.rows()[i * dim..(i + 1) * dim];
         let g2 = gradient_squares::<C, N>(grad, i, g, occurrences, squares);
