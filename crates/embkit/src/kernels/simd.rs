@@ -33,6 +33,31 @@ pub(crate) fn prefetch(values: &[f32], start: usize, len: usize) {
     let _ = (values, start, len);
 }
 
+/// Runs `f`, compiled for AVX2 and FMA when the processor has them
+/// (checked at run time, once per call), otherwise as it is.
+///
+/// `f` must be inlined into the trampoline for the wider instructions to
+/// be used: pass a closure that calls `#[inline(always)]` code. The
+/// results are the same bits either way: Rust never contracts `a * b + c`
+/// into a fused multiply-add on its own, `mul_add` is always fused, and
+/// vector and scalar instructions round alike.
+#[inline(always)]
+pub(crate) fn dispatch<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the processor has AVX2 and FMA (checked just above),
+        // the only precondition of a `target_feature` function.
+        return unsafe { with_avx2_fma(f) };
+    }
+    f()
+}
+
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn with_avx2_fma<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
 /// Whether [`stream_copy`] uses streaming stores for a destination
 /// starting at `dst` holding rows of `dim` floats: on x86-64 when every
 /// row starts on a 16-byte boundary.

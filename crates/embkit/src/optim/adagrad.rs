@@ -215,6 +215,7 @@ impl Kernel<1> for AdagradKernel {
 
     /// The update, over matching slices of weights, gradient, squared
     /// gradient and accumulator.
+    #[inline(always)]
     fn apply(self, w: &mut [f32], g: &[f32], g2: &[f32], [accumulator]: [&mut [f32]; 1]) {
         let Self { learning_rate: lr, epsilon, flavour } = self;
         let steps = w.iter_mut().zip(g).zip(g2).zip(accumulator);

@@ -303,6 +303,7 @@ impl Kernel<3> for AdamKernel {
 
     /// The update, over matching slices of weights, gradient, squared
     /// gradient, `m`, `v` and `v_hat` (empty without AMSGrad).
+    #[inline(always)]
     fn apply(self, w: &mut [f32], g: &[f32], g2: &[f32], [m, v, v_hat]: [&mut [f32]; 3]) {
         let steps = w.iter_mut().zip(g).zip(g2).zip(m).zip(v);
         if self.amsgrad {

@@ -244,6 +244,7 @@ impl Kernel<3> for AdamWKernel {
     }
 
     /// Decays `w`, then applies Adam's update.
+    #[inline(always)]
     fn apply(self, w: &mut [f32], g: &[f32], g2: &[f32], state: [&mut [f32]; 3]) {
         match self.decay {
             Decay::Keras { learning_rate, weight_decay } => {

@@ -263,6 +263,7 @@ impl Kernel<2> for FtrlKernel {
 
     /// The update, over matching slices of weights, gradient, squared
     /// gradient, `n` and `z`.
+    #[inline(always)]
     fn apply(self, w: &mut [f32], g: &[f32], g2: &[f32], [n, z]: [&mut [f32]; 2]) {
         let Self { learning_rate: lr, power, l1, two_l2, two_shrinkage } = self;
         for ((((w, &g), &g2), n), z) in w.iter_mut().zip(g).zip(g2).zip(n).zip(z) {

@@ -610,9 +610,43 @@ fn gradient_squares<'a, C: Rule<N>, const N: usize>(
 
 /// Writes `g²` element-wise into `scratch` and returns it.
 /// The lazy step of the gradient rows `range` on the part of the table
-/// (and of its state) that starts at row `first_row`.
+/// (and of its state) that starts at row `first_row`, with the processor's
+/// widest vector instructions ([`simd::dispatch`]).
+///
+/// [`simd::dispatch`]: crate::kernels::simd::dispatch
 #[allow(clippy::too_many_arguments)]
 fn step_rows_lazy<C: Rule<N>, const N: usize>(
+    kernel: C::Kernel,
+    spec: &[Slot; N],
+    grad: &RowGrad,
+    range: std::ops::Range<usize>,
+    first_row: usize,
+    table: &mut [f32],
+    state: [&mut [f32]; N],
+    occurrences: bool,
+    squares: &mut Vec<f32>,
+) {
+    crate::kernels::simd::dispatch(
+        #[inline(always)]
+        || {
+            step_rows_lazy_inline::<C, N>(
+                kernel,
+                spec,
+                grad,
+                range,
+                first_row,
+                table,
+                state,
+                occurrences,
+                squares,
+            )
+        },
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn step_rows_lazy_inline<C: Rule<N>, const N: usize>(
     kernel: C::Kernel,
     spec: &[Slot; N],
     grad: &RowGrad,

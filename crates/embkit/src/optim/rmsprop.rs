@@ -237,6 +237,7 @@ impl Kernel<3> for RmsPropKernel {
     /// gradient, `v`, `mg` (empty unless centered) and `mom` (empty without
     /// momentum). One loop per variant, so each stays simple enough to
     /// vectorise.
+    #[inline(always)]
     fn apply(self, w: &mut [f32], g: &[f32], g2: &[f32], [v, mg, mom]: [&mut [f32]; 3]) {
         let steps = w.iter_mut().zip(g).zip(g2).zip(v);
         match (self.centered, self.momentum > 0.0) {

@@ -171,6 +171,7 @@ impl Kernel<1> for RowWiseAdagradKernel {
 
     /// The update of one row: weights, gradient, squared gradient and the
     /// row's accumulator (one value).
+    #[inline(always)]
     fn apply(self, w: &mut [f32], g: &[f32], g2: &[f32], [accumulator]: [&mut [f32]; 1]) {
         if w.is_empty() {
             return;

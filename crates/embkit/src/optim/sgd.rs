@@ -191,6 +191,7 @@ impl Kernel<1> for SgdKernel {
 
     /// The update, over matching slices of weights, gradient and velocity
     /// (empty without momentum).
+    #[inline(always)]
     fn apply(self, w: &mut [f32], g: &[f32], _g2: &[f32], [velocity]: [&mut [f32]; 1]) {
         let Self { learning_rate: lr, momentum, nesterov, flavour } = self;
         if momentum == 0.0 {
