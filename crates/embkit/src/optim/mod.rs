@@ -1006,4 +1006,71 @@ mod tests {
         }
         Ok(())
     }
+
+    /// The dispatched step (AVX2+FMA where the processor has them) and the
+    /// step compiled for the baseline processor give the same bits.
+    fn dispatched_equals_baseline<C: Rule<N>, const N: usize>(config: C) {
+        use rand::{rngs::StdRng, Rng, SeedableRng};
+        let (rows, dim) = (50, 19);
+        let mut rng = StdRng::seed_from_u64(6);
+        let ids: Vec<u32> = (0..80).map(|_| rng.random_range(0..rows as u32)).collect();
+        let grads: Vec<f32> = (0..ids.len() * dim).map(|_| rng.random::<f32>() - 0.5).collect();
+        let grad = RowGrad::from_rows(&ids, &grads, dim);
+        let start: Vec<f32> = (0..rows * dim).map(|_| rng.random::<f32>()).collect();
+        let spec = config.slots();
+        let new_state = || {
+            spec.map(|slot| match slot {
+                Slot::Unused => Vec::new(),
+                Slot::Element(init) => vec![init; rows * dim],
+                Slot::Row(init) => vec![init; rows],
+            })
+        };
+        let (mut a, mut b) = (start.clone(), start);
+        let (mut state_a, mut state_b) = (new_state(), new_state());
+        for step in 0..3 {
+            let kernel = config.kernel(step);
+            let (sa, sb) = (
+                state_a.each_mut().map(|v| v.as_mut_slice()),
+                state_b.each_mut().map(|v| v.as_mut_slice()),
+            );
+            step_rows_lazy::<C, N>(
+                kernel,
+                &spec,
+                &grad,
+                0..grad.len(),
+                0,
+                &mut a,
+                sa,
+                false,
+                &mut Vec::new(),
+            );
+            step_rows_lazy_inline::<C, N>(
+                kernel,
+                &spec,
+                &grad,
+                0..grad.len(),
+                0,
+                &mut b,
+                sb,
+                false,
+                &mut Vec::new(),
+            );
+        }
+        assert_eq!(
+            a.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+            b.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn dispatched_steps_equal_baseline_steps() {
+        dispatched_equals_baseline(SgdConfig::new().with_momentum(0.9).with_nesterov(true));
+        dispatched_equals_baseline(AdagradConfig::pytorch());
+        dispatched_equals_baseline(AdamConfig::new());
+        dispatched_equals_baseline(AdamConfig::pytorch_sparse());
+        dispatched_equals_baseline(AdamWConfig::pytorch());
+        dispatched_equals_baseline(RmsPropConfig::new().with_momentum(0.5).with_centered(true));
+        dispatched_equals_baseline(FtrlConfig::new());
+        dispatched_equals_baseline(RowWiseAdagradConfig::new());
+    }
 }
