@@ -551,7 +551,23 @@ impl Scan<'_> {
     /// The top `k` of rows `ids`, scanned in ascending order.
     fn part(&self, query: &[f32], ids: Range<usize>, k: usize, exclude: &[u32]) -> Vec<Neighbor> {
         let dim = self.dim;
-        let rows = &self.rows[ids.start * dim..ids.end * dim];
+        if dim == 0 {
+            let rows = std::iter::repeat_n(&[][..], ids.len());
+            return self.part_rows(query, ids.start, rows, k, exclude);
+        }
+        let rows = self.rows[ids.start * dim..ids.end * dim].chunks_exact(dim);
+        self.part_rows(query, ids.start, rows, k, exclude)
+    }
+
+    /// The top `k` of `rows`, the first of which is row `first`.
+    fn part_rows<'r>(
+        &self,
+        query: &[f32],
+        first: usize,
+        rows: impl Iterator<Item = &'r [f32]>,
+        k: usize,
+        exclude: &[u32],
+    ) -> Vec<Neighbor> {
         let mut top = TopK::new(k);
         // The exclusion list is checked only for rows that would be kept.
         let keep = |top: &mut TopK, id: usize, similarity: f32, raw: f32| {
@@ -560,7 +576,7 @@ impl Scan<'_> {
                 top.push(id, similarity, raw);
             }
         };
-        let ids_and_rows = ids.clone().map(|id| (id, &rows[(id - ids.start) * dim..][..dim]));
+        let ids_and_rows = (first..).zip(rows);
         match (self.similarity, self.inverse_norms) {
             (Similarity::Dot, _) => {
                 for (id, row) in ids_and_rows {
