@@ -12,7 +12,7 @@ use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use embkit::layers::{BagMode, EmbeddingBagConfig};
-use embkit::Init;
+use embkit::{Init, Threads};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -36,13 +36,19 @@ fn bag(c: &mut Criterion) {
                 .with_mode(mode)
                 .with_init(Init::Normal { std: 1.0 });
             let mut table = config.init(&mut StdRng::seed_from_u64(7)).expect("a valid config");
-            let id = format!("mode={mode}/rows={rows}/dim={dim}/bags={bags}x{per_bag}");
-            group.bench_function(BenchmarkId::from_parameter(id), |b| {
-                b.iter(|| {
-                    let out = table.forward(black_box(&ids), &offsets, None, false);
-                    black_box(out.expect("valid bags"))
-                })
-            });
+            let thread_counts: &[usize] = if n * dim > 1 << 20 { &[1, 2] } else { &[1] };
+            for &threads in thread_counts {
+                table.set_threads(Threads::new(threads).expect("at least one thread"));
+                let id = format!(
+                    "mode={mode}/rows={rows}/dim={dim}/bags={bags}x{per_bag}/threads={threads}"
+                );
+                group.bench_function(BenchmarkId::from_parameter(id), |b| {
+                    b.iter(|| {
+                        let out = table.forward(black_box(&ids), &offsets, None, false);
+                        black_box(out.expect("valid bags"))
+                    })
+                });
+            }
         }
     }
     group.finish();

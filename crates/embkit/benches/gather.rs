@@ -12,7 +12,7 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
-use embkit::{Embedding, EmbeddingConfig, Init};
+use embkit::{Embedding, EmbeddingConfig, Init, Threads};
 use ndarray::ArrayView2;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -40,15 +40,22 @@ fn gather(c: &mut Criterion) {
         if n * dim > 1 << 20 {
             group.sample_size(20);
         }
-        group.bench_function(
-            BenchmarkId::from_parameter(format!("rows={rows}/dim={dim}/ids={n}")),
-            |b| {
-                b.iter(|| {
-                    table.forward_into(black_box(&ids), &mut out).expect("ids in range");
-                    black_box(&out);
-                })
-            },
-        );
+        // Threads only pay on large calls; the small ones run on one.
+        let thread_counts: &[usize] = if n * dim > 1 << 20 { &[1, 2] } else { &[1] };
+        for &threads in thread_counts {
+            table.set_threads(Threads::new(threads).expect("at least one thread"));
+            group.bench_function(
+                BenchmarkId::from_parameter(format!(
+                    "rows={rows}/dim={dim}/ids={n}/threads={threads}"
+                )),
+                |b| {
+                    b.iter(|| {
+                        table.forward_into(black_box(&ids), &mut out).expect("ids in range");
+                        black_box(&out);
+                    })
+                },
+            );
+        }
     }
     group.finish();
 

@@ -16,6 +16,7 @@ use std::hint::black_box;
 use criterion::{BenchmarkId, Criterion, Throughput};
 use embkit::{
     AdagradConfig, AdamConfig, Embedding, EmbeddingConfig, Init, OptimizerConfig, SgdConfig,
+    Threads,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -80,9 +81,15 @@ fn sparse_update(c: &mut Criterion) {
         let mut out = Vec::new();
         group.throughput(Throughput::Bytes((n * dim * 4) as u64));
         group.sample_size(10);
-        for (name, config) in optimizers() {
+        let thread_counts: &[usize] = if n * dim > 1 << 20 { &[1, 2] } else { &[1] };
+        for ((name, config), &threads) in
+            optimizers().into_iter().flat_map(|o| thread_counts.iter().map(move |t| (o.clone(), t)))
+        {
+            let threads = Threads::new(threads).expect("at least one thread");
             let mut optimizer = config.build().expect("valid");
-            let id = format!("opt={name}/rows={rows}/dim={dim}/ids={n}");
+            optimizer.set_threads(threads);
+            table.set_threads(threads);
+            let id = format!("opt={name}/rows={rows}/dim={dim}/ids={n}/threads={threads}");
             group.bench_function(BenchmarkId::from_parameter(id), |b| {
                 b.iter(|| {
                     table.forward_into(black_box(&ids), &mut out).expect("valid");
