@@ -11,6 +11,10 @@
 //!   is saved as `vocab.txt`, one token per line in id order.
 //! - [`text`] turns whole strings into id sequences, as Keras's
 //!   `TextVectorization`: [`TextVectorizer`].
+//! - [`Hashing`] puts values into a fixed number of bins without a
+//!   vocabulary, giving the bins of Keras's `Hashing` layer; its hash
+//!   functions, FarmHash [`fingerprint64`] and [`siphash24`], are
+//!   TensorFlow's.
 //!
 //! # Examples
 //!
@@ -25,9 +29,11 @@
 //! # Ok::<(), embkit::Error>(())
 //! ```
 
+mod hashing;
 pub mod text;
 mod vocabulary;
 
+pub use hashing::{fingerprint64, siphash24, Hashing, HashingConfig};
 pub use text::{OutputMode, Split, Standardize, TextVectorizer, TextVectorizerConfig};
 pub use vocabulary::{Order, Vocabulary, VocabularyBuilder, VocabularyConfig, OOV_TOKEN};
 

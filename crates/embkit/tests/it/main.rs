@@ -6,6 +6,7 @@ mod embedding_bag;
 mod formats;
 mod fuzz;
 mod golden;
+mod keras_preprocessing;
 mod layers;
 mod model;
 mod optim;

@@ -1,0 +1,209 @@
+//! Keras preprocessing parity: values printed by Keras/TensorFlow and pinned.
+//!
+//! Hashing: `tests/reference/keras_hashing.py` (keras 3.15.1, tensorflow 2.21.0,
+//! CPU). TF's `to_hash_bucket_fast(s, n)` is `Fingerprint64(utf8(s)) % n`;
+//! `to_hash_bucket_strong(s, n, key)` is `SipHash-2-4(key, utf8(s)) % n`;
+//! Keras `Hashing` bins are those buckets, `1 + bucket % (num_bins - 1)` with
+//! a mask value (the mask itself 0), integers hashed as their decimal form.
+
+use embkit::vocab::{fingerprint64, siphash24, HashingConfig};
+
+/// The strings of `keras_hashing.py`, in its order.
+fn strings() -> Vec<String> {
+    vec![
+        "".to_string(),
+        "a".to_string(),
+        "ab".to_string(),
+        "abc".to_string(),
+        "cat".to_string(),
+        "dog".to_string(),
+        "émeu".to_string(),
+        "zebra".to_string(),
+        "hello, world".to_string(),
+        "0123456789abcdef".to_string(),
+        "0123456789abcdefg".to_string(),
+        "The quick brown fox jumps".to_string(),
+        "日本語のテキスト".to_string(),
+        "0123456789abcdef0123456789abcdef".to_string(),
+        "0123456789abcdef0123456789abcdef!".to_string(),
+        "The quick brown fox jumps over the lazy dog, again and again!".to_string(),
+        "0123456789abcdef".repeat(4),
+        "0123456789abcdef".repeat(4) + "x",
+        "The quick brown fox jumps over the lazy dog. ".repeat(3),
+        "Ünïcödé ".repeat(20),
+        "x".repeat(1000),
+    ]
+}
+
+/// `to_hash_bucket_fast(STRINGS, 2**63 - 1)`.
+const FAST_M1: [u64; 21] = [
+    1936946117179621456,
+    3694432073954588132,
+    3066228220894225695,
+    2640714258260161385,
+    5895093417125187289,
+    7634539057392638305,
+    8949385512130396019,
+    985113078316500355,
+    855043215758678039,
+    6105018409752412263,
+    2800675501336285771,
+    1503448500679765431,
+    3319086538622314836,
+    1958373538681310840,
+    2689356917139395446,
+    5859531524026250643,
+    9143507982152263937,
+    5058130133359999413,
+    8982519496042892506,
+    4699637573417618310,
+    1913056456708076064,
+];
+
+/// `to_hash_bucket_fast(STRINGS, 2**32 + 15)`.
+const FAST_M2: [u64; 21] = [
+    475727713, 902861454, 1147416294, 1328704807, 1783881766, 108650965, 3516411728, 3415484201,
+    2498329868, 3852895303, 3712473591, 3827603751, 1852879664, 4009014081, 3632241057, 4228326709,
+    3452071153, 95414279, 399212894, 3595815970, 2602439060,
+];
+
+/// `to_hash_bucket_strong(STRINGS, 2**63 - 1, key=[133, 137])`.
+const STRONG_M1: [u64; 21] = [
+    4928313950774450900,
+    7077939996121841354,
+    3814769135020288330,
+    6899845086433867945,
+    1673871405839048777,
+    1163836159691644952,
+    3098406647893409316,
+    5411626673776942617,
+    8393190477914449666,
+    4045071960732599655,
+    2112349501170619355,
+    7458377475549974737,
+    3294212070422811956,
+    5542171203071864836,
+    6771764650491853670,
+    636583129310922620,
+    8105469728256960961,
+    2357998430801988111,
+    1376384563262454395,
+    2798100842022083812,
+    728162059125598096,
+];
+
+/// `to_hash_bucket_strong(STRINGS, 2**32 + 15, key=[133, 137])`.
+const STRONG_M2: [u64; 21] = [
+    1201276845, 1224398145, 4276513991, 4190887119, 4098266939, 3102161488, 2624124895, 1157330830,
+    4112063959, 1951353167, 1124531143, 2925010862, 43791102, 4056758823, 3178569394, 940675271,
+    1529214864, 1980113921, 689076729, 3355039925, 1367663256,
+];
+
+/// `to_hash_bucket_strong(STRINGS, 2**63 - 1, key=[-5, 2**62 + 3])`.
+const STRONG_BIG_KEY_M1: [u64; 21] = [
+    2384958099490373929,
+    4961561488217004919,
+    4823909708200295768,
+    2332845370735799157,
+    2249668598746074197,
+    5407636139780337709,
+    3522423831368501385,
+    3133017522887718621,
+    6210562257517330173,
+    63390363461271849,
+    9182434537806673237,
+    2864383322994295947,
+    884073962180381397,
+    8484220057937413805,
+    9048933709955592532,
+    6973675468660108959,
+    1951943412215209530,
+    8702133259233663326,
+    2539384425038924173,
+    8717561700247530201,
+    5839026856878239672,
+];
+
+/// `Hashing(num_bins=3)`.
+const HASHING_3: [u32; 21] = [2, 0, 1, 2, 2, 2, 2, 2, 2, 0, 2, 0, 0, 2, 1, 1, 0, 1, 2, 1, 0];
+
+/// `Hashing(num_bins=1000)`.
+const HASHING_1000: [u32; 21] = [
+    263, 939, 502, 385, 96, 112, 19, 162, 39, 263, 578, 431, 836, 840, 446, 450, 744, 220, 313,
+    117, 64,
+];
+
+/// `Hashing(num_bins=3, mask_value="")`.
+const HASHING_MASK_3: [u32; 21] = [0, 2, 1, 2, 1, 1, 2, 1, 2, 2, 1, 2, 1, 1, 1, 1, 1, 1, 2, 2, 1];
+
+/// `Hashing(num_bins=1000, salt=[133, 137])`.
+const HASHING_SALT_1000: [u32; 21] = [
+    900, 354, 330, 945, 584, 759, 316, 617, 473, 462, 355, 544, 956, 836, 670, 620, 961, 111, 202,
+    812, 96,
+];
+
+/// `Hashing(num_bins=1000, salt=133)`.
+const HASHING_SALT1_1000: [u32; 21] = [
+    907, 997, 319, 823, 205, 638, 803, 376, 471, 387, 640, 394, 297, 102, 638, 402, 206, 14, 154,
+    623, 174,
+];
+
+/// `Hashing(num_bins=1, mask_value="")`.
+const HASHING_MASK1_1: [u32; 21] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+
+/// `Hashing(num_bins=1000) on INTS`.
+const HASHING_INT_1000: [u32; 9] = [735, 849, 88, 430, 718, 306, 378, 112, 319];
+
+/// `Hashing(num_bins=1000, mask_value=7) on INTS`.
+const HASHING_INT_MASK_1000: [u32; 9] = [20, 766, 0, 139, 718, 690, 741, 960, 414];
+
+/// `Hashing(num_bins=1000, salt=[133, 137]) on INTS`.
+const HASHING_INT_SALT_1000: [u32; 9] = [369, 326, 382, 874, 478, 928, 847, 988, 826];
+
+/// The integers of `keras_hashing.py`.
+const INTS: [i64; 9] = [0, 1, 7, -1, -42, 123456789, 1 << 40, i64::MIN, i64::MAX];
+
+const M1: u64 = (1 << 63) - 1;
+const M2: u64 = (1 << 32) + 15;
+
+#[test]
+fn fingerprint64_matches_tensorflow_on_every_length_class() {
+    for (i, s) in strings().iter().enumerate() {
+        let fp = fingerprint64(s.as_bytes());
+        assert_eq!((fp % M1, fp % M2), (FAST_M1[i], FAST_M2[i]), "{s:?} ({} bytes)", s.len());
+    }
+}
+
+#[test]
+fn siphash24_matches_tensorflow_strong_buckets() {
+    for (i, s) in strings().iter().enumerate() {
+        let h = siphash24([133, 137], s.as_bytes());
+        assert_eq!((h % M1, h % M2), (STRONG_M1[i], STRONG_M2[i]), "{s:?}");
+        // A negative TF key word is its two's complement.
+        let h = siphash24([-5i64 as u64, (1 << 62) + 3], s.as_bytes());
+        assert_eq!(h % M1, STRONG_BIG_KEY_M1[i], "{s:?}");
+    }
+}
+
+#[test]
+fn hashing_gives_keras_bins_for_strings() {
+    let s = strings();
+    let bins = |config: HashingConfig| config.init().unwrap().bins(&s);
+    assert_eq!(bins(HashingConfig::new(3)), HASHING_3);
+    assert_eq!(bins(HashingConfig::new(1000)), HASHING_1000);
+    assert_eq!(bins(HashingConfig::new(3).with_mask_value("")), HASHING_MASK_3);
+    assert_eq!(bins(HashingConfig::new(1000).with_salt([133, 137])), HASHING_SALT_1000);
+    assert_eq!(bins(HashingConfig::new(1000).with_salt([133, 133])), HASHING_SALT1_1000);
+    assert_eq!(bins(HashingConfig::new(1).with_mask_value("")), HASHING_MASK1_1);
+}
+
+#[test]
+fn hashing_gives_keras_bins_for_integers() {
+    let bins = |config: HashingConfig| {
+        let hashing = config.init().unwrap();
+        INTS.iter().map(|&i| hashing.bin_int(i)).collect::<Vec<_>>()
+    };
+    assert_eq!(bins(HashingConfig::new(1000)), HASHING_INT_1000);
+    assert_eq!(bins(HashingConfig::new(1000).with_mask_value("7")), HASHING_INT_MASK_1000);
+    assert_eq!(bins(HashingConfig::new(1000).with_salt([133, 137])), HASHING_INT_SALT_1000);
+}
