@@ -35,6 +35,19 @@ mod vocabulary;
 
 pub use hashing::{fingerprint64, siphash24, Hashing, HashingConfig};
 pub use text::{OutputMode, Split, Standardize, TextVectorizer, TextVectorizerConfig};
-pub use vocabulary::{Order, Vocabulary, VocabularyBuilder, VocabularyConfig, OOV_TOKEN};
+pub use vocabulary::{
+    LookupKey, OovMethod, Order, Vocabulary, VocabularyBuilder, VocabularyConfig, OOV_TOKEN,
+};
+
+/// Keras's `StringLookup`: a vocabulary of strings. Build it with
+/// [`VocabularyConfig::keras_lookup`] for Keras's defaults; look up with
+/// [`Vocabulary::id`], invert with [`Vocabulary::invert_str`].
+pub type StringLookup = Vocabulary<String>;
+
+/// Keras's `IntegerLookup`: a vocabulary of `i64`. Build it with
+/// [`VocabularyConfig::keras_lookup`] (Keras's `IntegerLookup` also
+/// defaults to no mask and one OOV id); look up with [`Vocabulary::id`],
+/// invert with [`Vocabulary::invert_or`] and Keras's OOV token `-1`.
+pub type IntegerLookup = Vocabulary<i64>;
 
 pub(crate) use vocabulary::describe;

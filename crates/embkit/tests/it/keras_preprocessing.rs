@@ -6,7 +6,11 @@
 //! Keras `Hashing` bins are those buckets, `1 + bucket % (num_bins - 1)` with
 //! a mask value (the mask itself 0), integers hashed as their decimal form.
 
-use embkit::vocab::{fingerprint64, siphash24, HashingConfig};
+use embkit::vocab::{
+    fingerprint64, siphash24, HashingConfig, IntegerLookup, OovMethod, StringLookup,
+    VocabularyConfig,
+};
+use embkit::Error;
 
 /// The strings of `keras_hashing.py`, in its order.
 fn strings() -> Vec<String> {
@@ -206,4 +210,95 @@ fn hashing_gives_keras_bins_for_integers() {
     assert_eq!(bins(HashingConfig::new(1000)), HASHING_INT_1000);
     assert_eq!(bins(HashingConfig::new(1000).with_mask_value("7")), HASHING_INT_MASK_1000);
     assert_eq!(bins(HashingConfig::new(1000).with_salt([133, 137])), HASHING_INT_SALT_1000);
+}
+
+// StringLookup and IntegerLookup: `tests/reference/keras_text_and_lookup.py`
+// (keras 3.15.1, tensorflow 2.21.0). Ids: mask 0 (if any), then the OOV ids,
+// then the tokens by descending count, ties by descending token. An unknown
+// string goes to OOV id `first_oov + Fingerprint64(utf8) % num_oov_indices`
+// (SipHash-2-4 with a salt); an unknown integer to `first_oov + key mod n`
+// (floormod) or the hash of its decimal form (oov_method="farmhash").
+
+const SEED: &str = "cat dog snake dog mouse cat dog snake dog";
+
+fn unseen() -> Vec<String> {
+    let mut words: Vec<String> =
+        ["zebra", "tiger", "owl", "émeu", "horse", "bear", "", "dog"].map(String::from).to_vec();
+    words.push("x".repeat(100));
+    words
+}
+
+fn listed(vocab: &StringLookup) -> Vec<&str> {
+    (0..vocab.len() as u32).map(|id| vocab.token_str(id).unwrap()).collect()
+}
+
+#[test]
+fn string_lookup_oov_buckets_match_keras() {
+    let config =
+        VocabularyConfig::keras_lookup().with_mask_token(String::new()).with_num_oov_indices(4);
+    let vocab = StringLookup::from_objects(SEED.split(' '), &config).unwrap();
+    // string_oov4_vocab
+    assert_eq!(
+        listed(&vocab),
+        ["", "[UNK]", "[UNK]", "[UNK]", "[UNK]", "dog", "snake", "cat", "mouse"]
+    );
+    // string_oov4_ids
+    assert_eq!(vocab.ids(&unseen()).unwrap(), [3, 1, 2, 4, 2, 4, 0, 5, 4]);
+
+    // StringLookup(num_oov_indices=3, salt=[133, 137]): string_salt_ids
+    let config = VocabularyConfig::keras_lookup().with_num_oov_indices(3).with_salt([133, 137]);
+    let vocab = StringLookup::from_objects(SEED.split(' '), &config).unwrap();
+    assert_eq!(vocab.ids(&unseen()).unwrap(), [0, 0, 2, 0, 1, 2, 2, 3, 0]);
+
+    // StringLookup(max_tokens=3): string_max3_vocab
+    let config = VocabularyConfig::keras_lookup().with_max_tokens(3);
+    let vocab = StringLookup::from_objects(SEED.split(' '), &config).unwrap();
+    assert_eq!(listed(&vocab), ["[UNK]", "dog", "snake"]);
+}
+
+#[test]
+fn string_lookup_invert_matches_keras() {
+    // StringLookup(vocabulary=["dog", "snake", "cat"], mask_token="",
+    //              num_oov_indices=2, invert=True)([0, 1, 2, 3, 4, 5, 6, 99])
+    let config =
+        VocabularyConfig::keras_lookup().with_mask_token(String::new()).with_num_oov_indices(2);
+    let vocab =
+        StringLookup::from_tokens(["dog", "snake", "cat"].map(String::from), &config).unwrap();
+    let tokens: Vec<&str> = [0, 1, 2, 3, 4, 5, 6, 99].map(|id| vocab.invert_str(id)).to_vec();
+    assert_eq!(tokens, ["", "[UNK]", "[UNK]", "dog", "snake", "cat", "[UNK]", "[UNK]"]);
+}
+
+const LOOKUP_INTS: [i64; 7] = [5, 9, 5, 12, 9, 5, 0];
+const INT_QUERIES: [i64; 9] = [5, 9, 12, 0, 7, -1, -42, 100, 1 << 40];
+
+#[test]
+fn integer_lookup_oov_buckets_match_keras() {
+    let ids = |config: VocabularyConfig<i64>| {
+        let vocab = IntegerLookup::from_objects(LOOKUP_INTS, &config).unwrap();
+        vocab.ids(&INT_QUERIES).unwrap()
+    };
+    let config = VocabularyConfig::keras_lookup().with_mask_token(0).with_num_oov_indices(3);
+    // int_vocab
+    let vocab = IntegerLookup::from_objects(LOOKUP_INTS, &config).unwrap();
+    let keys: Vec<i64> = (0..vocab.len() as u32).map(|id| *vocab.invert_or(id, &-1)).collect();
+    assert_eq!(keys, [0, -1, -1, -1, 5, 9, 12]);
+    // int_floormod_ids
+    assert_eq!(ids(config.clone()), [4, 5, 6, 0, 2, 3, 1, 2, 2]);
+    // IntegerLookup(..., oov_method="farmhash"): int_farmhash_ids
+    let farmhash = config.clone().with_oov_method(OovMethod::Farmhash);
+    assert_eq!(ids(farmhash.clone()), [4, 5, 6, 0, 2, 1, 1, 1, 3]);
+    // IntegerLookup(..., oov_method="farmhash", salt=[133, 137]): int_salt_ids
+    assert_eq!(ids(farmhash.with_salt([133, 137])), [4, 5, 6, 0, 3, 3, 2, 1, 2]);
+    // Keras refuses a salt with floormod for integers; so does embkit.
+    let err = IntegerLookup::from_objects(LOOKUP_INTS, &config.with_salt([1, 2])).unwrap_err();
+    assert!(matches!(err, Error::InvalidConfig { field: "salt", .. }), "{err}");
+}
+
+#[test]
+fn integer_lookup_invert_matches_keras() {
+    // IntegerLookup(vocabulary=[12, 5, 9], mask_token=0, invert=True)([0, 1, 2, 3, 4, 99])
+    let config = VocabularyConfig::keras_lookup().with_mask_token(0);
+    let vocab = IntegerLookup::from_tokens([12, 5, 9], &config).unwrap();
+    let keys: Vec<i64> = [0, 1, 2, 3, 4, 99].map(|id| *vocab.invert_or(id, &-1)).to_vec();
+    assert_eq!(keys, [0, -1, 12, 5, 9, -1]);
 }

@@ -156,25 +156,22 @@ fn unknown_object_error_names_the_object() {
 }
 
 #[test]
-fn oov_buckets_are_pinned_fnv1a_hashes() {
-    // Pinned with Python, independently of Rust's Hash:
-    //   def fnv(b):
-    //       h = 0xcbf29ce484222325
-    //       for x in b: h = ((h ^ x) * 0x100000001b3) % 2**64
-    //       return h
-    //   [fnv(s.encode() + b'\xff') % 4 for s in words]  # -> [0, 1, 2, 3, 3, 0]
-    //   fnv((7).to_bytes(4, 'little')) % 4              # -> 2
-    let config = VocabularyConfig::new().with_mask_token(String::new()).with_num_oov_indices(4);
+fn oov_buckets_are_keras_buckets() {
+    // keras.layers.StringLookup(num_oov_indices=4, mask_token="").adapt(seed), then
+    // layer(["zebra", "tiger", "owl", "émeu", "horse", "bear"]) -> [3, 1, 2, 4, 2, 4]
+    // (tests/reference/keras_text_and_lookup.py; FarmHash Fingerprint64 % 4).
+    let config =
+        VocabularyConfig::keras_lookup().with_mask_token(String::new()).with_num_oov_indices(4);
     let vocab: Vocabulary = Vocabulary::from_objects(seed(), &config).unwrap();
     let words = ["zebra", "tiger", "owl", "émeu", "horse", "bear"];
-    // The OOV ids are 1..=4, so the id is 1 + bucket.
-    assert_eq!(vocab.ids(words).unwrap(), [1, 2, 3, 4, 4, 1]);
+    assert_eq!(vocab.ids(words).unwrap(), [3, 1, 2, 4, 2, 4]);
     // The same key always lands in the same bucket.
     assert_eq!(vocab.id("émeu").unwrap(), vocab.id(&String::from("émeu")).unwrap());
 
+    // Integers: floor modulo, as IntegerLookup's default oov_method.
     let config = VocabularyConfig::new().with_num_oov_indices(4);
-    let ints = Vocabulary::<u32>::from_objects([100u32, 200], &config).unwrap();
-    assert_eq!(ints.id(&7).unwrap(), 2);
+    let ints = Vocabulary::<i32>::from_objects([100, 200], &config).unwrap();
+    assert_eq!(ints.ids([&7, &-1, &8]).unwrap(), [3, 3, 0]);
 }
 
 #[test]
