@@ -5,7 +5,7 @@ use std::ops::Range;
 
 use crate::kernels::segment::{key_id, key_position};
 use crate::kernels::{counting_sort_by_id, simd, SortScratch};
-use crate::threads::{split_evenly, Threads};
+use crate::threads::{split_evenly, Threads, MIN_FLOATS_PER_THREAD};
 
 /// The gradient of an embedding table: sorted unique ids, one summed
 /// gradient row each.
@@ -34,19 +34,16 @@ pub struct RowGrad {
     starts: Vec<u32>,
 }
 
+/// Equal ids, rows, counts and [`squares`](RowGrad::squares).
 impl PartialEq for RowGrad {
     fn eq(&self, other: &Self) -> bool {
         self.dim == other.dim
             && self.ids == other.ids
             && self.rows == other.rows
             && self.counts == other.counts
-            && self.repeated == other.repeated
-            && self.repeated_squares == other.repeated_squares
+            && self.squares() == other.squares()
     }
 }
-
-/// Unique ids a thread should have at least before the backward is split.
-const MIN_IDS_PER_THREAD: usize = 4096;
 
 /// How far ahead the segment sum prefetches upstream rows.
 const PREFETCH_DISTANCE: usize = 8;
@@ -140,7 +137,7 @@ impl RowGrad {
             return;
         }
 
-        let parts = threads.parts_for(self.ids.len(), MIN_IDS_PER_THREAD);
+        let parts = threads.parts_for(ids.len() * dim, MIN_FLOATS_PER_THREAD);
         let ranges = split_evenly(self.ids.len(), parts);
         let starts = &self.starts[..];
         let sum = |ids: Range<usize>, rows: &mut [f32], repeated: &[u32], squares: &mut [f32]| {
@@ -163,7 +160,8 @@ impl RowGrad {
             let mut rows = &mut self.rows[..];
             let mut squares = &mut self.repeated_squares[..];
             let mut repeated = &self.repeated[..];
-            for range in ranges {
+            let last = ranges.len() - 1;
+            for (k, range) in ranges.into_iter().enumerate() {
                 let (my_rows, rest) = rows.split_at_mut(range.len() * dim);
                 rows = rest;
                 let n_rep = repeated.partition_point(|&i| (i as usize) < range.end);
@@ -171,7 +169,11 @@ impl RowGrad {
                 repeated = rest;
                 let (my_squares, rest) = squares.split_at_mut(n_rep * dim);
                 squares = rest;
-                scope.spawn(move || sum(range, my_rows, my_rep, my_squares));
+                if k == last {
+                    sum(range, my_rows, my_rep, my_squares);
+                } else {
+                    scope.spawn(move || sum(range, my_rows, my_rep, my_squares));
+                }
             }
         });
     }
@@ -191,9 +193,14 @@ impl RowGrad {
     /// back, as a new vector (for tests and inspection; optimizers read
     /// one row at a time with [`row_squares`](Self::row_squares)). Keras's
     /// optimizers accumulate this for repeated ids, where PyTorch's sparse
-    /// optimizers use the square of the sum, `(Σ gᵢ)²`. Scaling the rows
-    /// with [`rows_mut`](Self::rows_mut) does not change the squares of
-    /// repeated ids; use [`scale_row`](Self::scale_row) to scale both.
+    /// optimizers use the square of the sum, `(Σ gᵢ)²`.
+    ///
+    /// For an id seen once this is the square of its row as it is now, so
+    /// changing the row with [`rows_mut`](Self::rows_mut) (value clipping)
+    /// changes it, as Keras clips each occurrence before squaring. For an
+    /// id seen several times it is stored when the gradient is built:
+    /// [`rows_mut`](Self::rows_mut) does not change it, and
+    /// [`scale_row`](Self::scale_row) scales it with the row.
     pub fn squares(&self) -> Vec<f32> {
         let mut scratch = Vec::new();
         let mut out = Vec::with_capacity(self.rows.len());
@@ -476,14 +483,16 @@ mod tests {
     /// The plain version: for each distinct id in increasing order, its
     /// rows summed in batch order, and the sums of their squares.
     fn reference(ids: &[u32], grads: &[f32], dim: usize) -> (Vec<u32>, Vec<f32>, Vec<f32>) {
-        let mut unique: Vec<u32> = ids.to_vec();
-        unique.sort_unstable();
-        unique.dedup();
+        let mut positions: std::collections::BTreeMap<u32, Vec<usize>> = Default::default();
+        for (i, &id) in ids.iter().enumerate() {
+            positions.entry(id).or_default().push(i);
+        }
+        let unique: Vec<u32> = positions.keys().copied().collect();
         let (mut rows, mut squares) = (Vec::new(), Vec::new());
-        for &id in &unique {
+        for at in positions.values() {
             let mut acc: Option<Vec<f32>> = None;
             let mut sq = vec![0.0f32; dim];
-            for (i, _) in ids.iter().enumerate().filter(|(_, &x)| x == id) {
+            for &i in at {
                 let g = &grads[i * dim..(i + 1) * dim];
                 match &mut acc {
                     None => acc = Some(g.to_vec()),
@@ -501,7 +510,8 @@ mod tests {
     fn radix_backward_matches_the_plain_sum_on_any_thread_count() {
         use rand::{rngs::StdRng, Rng, SeedableRng};
         let mut rng = StdRng::seed_from_u64(11);
-        for (n, rows, dim) in [(10, 4, 3), (3000, 100, 8), (20_000, 5000, 5), (20_000, 300, 16)] {
+        for (n, rows, dim) in [(10, 4, 3), (3000, 100, 8), (20_000, 5000, 5), (60_000, 20_000, 16)]
+        {
             let ids: Vec<u32> = (0..n).map(|_| rng.random_range(0..rows)).collect();
             let grads: Vec<f32> = (0..n * dim).map(|_| rng.random::<f32>() - 0.5).collect();
             let (unique, sums, squares) = reference(&ids, &grads, dim);

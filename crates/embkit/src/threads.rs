@@ -93,6 +93,11 @@ impl std::fmt::Display for Threads {
     }
 }
 
+/// Values (floats read or written) a thread should have at least before
+/// work is split: about a megabyte. Starting a thread costs microseconds;
+/// below this, one thread is faster.
+pub const MIN_FLOATS_PER_THREAD: usize = 1 << 18;
+
 /// Splits `0..len` into `parts` contiguous ranges of nearly equal length
 /// (the first ones one longer), in order; empty ranges are left out.
 ///

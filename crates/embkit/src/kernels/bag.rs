@@ -3,10 +3,7 @@
 //! `[n, dim]` matrix of looked-up rows is never built.
 
 use super::{simd, PREFETCH_DISTANCE, PREFETCH_MIN_TABLE_BYTES};
-use crate::threads::{split_evenly, Threads};
-
-/// Entries a thread should have at least before the bags are split.
-const MIN_ENTRIES_PER_THREAD: usize = 8192;
+use crate::threads::{split_evenly, Threads, MIN_FLOATS_PER_THREAD};
 
 /// The bags to reduce: bag `b` holds the entries `bounds[b]..bounds[b + 1]`
 /// of `ids` (and of `weights`, when there are per-sample weights).
@@ -33,7 +30,7 @@ impl Bags<'_> {
 
     /// The ranges of bags of each thread.
     fn parts(&self, threads: Threads) -> Vec<std::ops::Range<usize>> {
-        let parts = threads.parts_for(self.ids.len(), MIN_ENTRIES_PER_THREAD);
+        let parts = threads.parts_for(self.ids.len() * self.dim, MIN_FLOATS_PER_THREAD);
         split_evenly(self.len(), parts)
     }
 }
@@ -85,12 +82,17 @@ pub(crate) fn bag_sum(
     std::thread::scope(|scope| {
         let run = &run;
         let (mut out, mut counts, mut sum_sq) = (out, counts, sum_sq);
-        for range in ranges {
+        let last = ranges.len() - 1;
+        for (k, range) in ranges.into_iter().enumerate() {
             let (o, rest_o) = out.split_at_mut(range.len() * dim);
             let (c, rest_c) = counts.split_at_mut(range.len());
             let (s, rest_s) = sum_sq.split_at_mut(range.len());
             (out, counts, sum_sq) = (rest_o, rest_c, rest_s);
-            scope.spawn(move || run(range, o, c, s));
+            if k == last {
+                run(range, o, c, s);
+            } else {
+                scope.spawn(move || run(range, o, c, s));
+            }
         }
     });
 }
@@ -216,11 +218,16 @@ pub(crate) fn bag_max(bags: Bags<'_>, out: &mut [f32], argmax: &mut [usize], thr
     std::thread::scope(|scope| {
         let run = &run;
         let (mut out, mut argmax) = (out, argmax);
-        for range in ranges {
+        let last = ranges.len() - 1;
+        for (k, range) in ranges.into_iter().enumerate() {
             let (o, rest_o) = out.split_at_mut(range.len() * dim);
             let (a, rest_a) = argmax.split_at_mut(range.len() * dim);
             (out, argmax) = (rest_o, rest_a);
-            scope.spawn(move || run(range, o, a));
+            if k == last {
+                run(range, o, a);
+            } else {
+                scope.spawn(move || run(range, o, a));
+            }
         }
     });
 }
@@ -281,9 +288,9 @@ mod tests {
     #[test]
     fn max_keeps_the_first_largest_entry_on_any_thread_count() {
         let mut rng = StdRng::seed_from_u64(9);
-        let (rows, dim) = (30, 5);
+        let (rows, dim) = (30, 8);
         let table: Vec<f32> = (0..rows * dim).map(|_| rng.random_range(0..4) as f32).collect();
-        let ids: Vec<u32> = (0..super::super::test_size(40_000))
+        let ids: Vec<u32> = (0..super::super::test_size(100_000))
             .map(|_| rng.random_range(0..rows as u32))
             .collect();
         let bounds: Vec<usize> = (0..=ids.len()).step_by(10).collect();

@@ -14,10 +14,7 @@ pub(crate) mod simd;
 
 pub(crate) use segment::{counting_sort_by_id, SortScratch};
 
-use crate::threads::{split_evenly, Threads};
-
-/// Lookups a thread should have at least before the work is split.
-const MIN_LOOKUPS_PER_THREAD: usize = 8192;
+use crate::threads::{split_evenly, Threads, MIN_FLOATS_PER_THREAD};
 
 /// How far ahead of the row being copied the gather prefetches.
 const PREFETCH_DISTANCE: usize = 16;
@@ -57,7 +54,7 @@ pub(crate) fn gather(
     let prefetch = std::mem::size_of_val(table) >= PREFETCH_MIN_TABLE_BYTES;
     let stream =
         std::mem::size_of_val(out) >= STREAM_MIN_OUTPUT_BYTES && simd::can_stream(out, dim);
-    let parts = threads.parts_for(ids.len(), MIN_LOOKUPS_PER_THREAD);
+    let parts = threads.parts_for(ids.len() * dim, MIN_FLOATS_PER_THREAD);
     let run = |ids: &[u32], out: &mut [f32]| match dim {
         // Fixed lengths compile to a few vector moves instead of a call
         // to `memcpy` per row, which dominates for short rows.
@@ -113,6 +110,31 @@ pub(crate) fn for_each_part<T: Sync, R: Send>(
     });
 }
 
+/// Calls `write(i, row)` with the table row of each id, in order,
+/// prefetching later rows of a large table; stops at the first id that is
+/// not a row of the table.
+#[inline(always)]
+fn for_each_row(
+    table: &[f32],
+    dim: usize,
+    ids: &[u32],
+    prefetch: bool,
+    mut write: impl FnMut(usize, &[f32]),
+) -> Result<(), u32> {
+    for (i, &id) in ids.iter().enumerate() {
+        if prefetch {
+            if let Some(&next) = ids.get(i + PREFETCH_DISTANCE) {
+                simd::prefetch(table, next as usize * dim, dim);
+            }
+        }
+        // Checked arithmetic: `id * dim` must not wrap where usize is small.
+        let start = (id as usize).checked_mul(dim).ok_or(id)?;
+        let row = start.checked_add(dim).and_then(|end| table.get(start..end)).ok_or(id)?;
+        write(i, row);
+    }
+    Ok(())
+}
+
 fn gather_part<const D: usize>(
     table: &[f32],
     ids: &[u32],
@@ -120,33 +142,15 @@ fn gather_part<const D: usize>(
     prefetch: bool,
     stream: bool,
 ) -> Result<(), u32> {
-    for (i, (o, &id)) in out.chunks_exact_mut(D).zip(ids).enumerate() {
-        let o: &mut [f32; D] = o.try_into().expect("chunks of D floats");
-        if prefetch {
-            if let Some(&next) = ids.get(i + PREFETCH_DISTANCE) {
-                simd::prefetch(table, next as usize * D, D);
-            }
-        }
-        let start = id as usize * D;
-        let Some(src) = table.get(start..start + D) else {
-            fence_if(stream);
-            return Err(id);
-        };
-        let src: &[f32; D] = src.try_into().expect("a row of D floats");
-        if stream {
-            simd::stream_copy(src, o);
-        } else {
-            *o = *src;
-        }
-    }
-    fence_if(stream);
-    Ok(())
-}
-
-fn fence_if(stream: bool) {
     if stream {
-        simd::stream_fence();
+        let mut writer = simd::StreamingWriter::new(out);
+        return for_each_row(table, D, ids, prefetch, |i, row| writer.write(i * D, row));
     }
+    // Fixed lengths compile to a few vector moves.
+    for_each_row(table, D, ids, prefetch, |i, row| {
+        let o: &mut [f32; D] = (&mut out[i * D..(i + 1) * D]).try_into().expect("D floats");
+        *o = row.try_into().expect("a row of D floats");
+    })
 }
 
 fn gather_part_dyn(
@@ -157,25 +161,13 @@ fn gather_part_dyn(
     prefetch: bool,
     stream: bool,
 ) -> Result<(), u32> {
-    for (i, (o, &id)) in out.chunks_exact_mut(dim).zip(ids).enumerate() {
-        if prefetch {
-            if let Some(&next) = ids.get(i + PREFETCH_DISTANCE) {
-                simd::prefetch(table, next as usize * dim, dim);
-            }
-        }
-        let start = id as usize * dim;
-        let Some(src) = table.get(start..start + dim) else {
-            fence_if(stream);
-            return Err(id);
-        };
-        if stream {
-            simd::stream_copy(src, o);
-        } else {
-            o.copy_from_slice(src);
-        }
+    if stream {
+        let mut writer = simd::StreamingWriter::new(out);
+        return for_each_row(table, dim, ids, prefetch, |i, row| writer.write(i * dim, row));
     }
-    fence_if(stream);
-    Ok(())
+    for_each_row(table, dim, ids, prefetch, |i, row| {
+        out[i * dim..(i + 1) * dim].copy_from_slice(row);
+    })
 }
 
 /// Whether every value is finite (no NaN, no infinity): checked in

@@ -58,70 +58,85 @@ unsafe fn with_avx2_fma<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
-/// Whether [`stream_copy`] uses streaming stores for a destination
+/// Whether a [`StreamingWriter`] uses streaming stores for a destination
 /// starting at `dst` holding rows of `dim` floats: on x86-64 when every
 /// row starts on a 16-byte boundary.
 pub(crate) fn can_stream(dst: &[f32], dim: usize) -> bool {
     cfg!(target_arch = "x86_64") && dim % 4 == 0 && (dst.as_ptr() as usize) % 16 == 0
 }
 
-/// Copies `src` into `dst` (of equal length) with streaming stores, which
-/// bypass the cache: for outputs far larger than the cache that are not
-/// read right away. Falls back to `copy_from_slice` when `dst` is not
-/// 16-byte aligned or its length is not a multiple of 4, and off x86-64.
-/// Call [`stream_fence`] once after the last streaming copy.
+/// Writes into `dst` with streaming stores, which bypass the cache: for
+/// outputs far larger than the cache that are not read right away.
 ///
-/// # Panics
-///
-/// If the lengths differ.
-#[inline(always)]
-pub(crate) fn stream_copy(src: &[f32], dst: &mut [f32]) {
-    assert_eq!(src.len(), dst.len(), "stream_copy needs equal lengths");
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::_mm_loadu_ps;
-        if src.len() % 4 == 0 && (dst.as_ptr() as usize) % 16 == 0 {
-            let (s, d) = (src.as_ptr(), dst.as_mut_ptr());
-            let mut i = 0;
-            while i < src.len() {
-                // SAFETY: `i + 4 <= len` for both slices (the length is a
-                // multiple of 4); the load is unaligned; the store's address
-                // is 16-byte aligned because `dst` is and `i` is a multiple
-                // of 4 floats; `dst` is borrowed mutably, so nothing else
-                // reads or writes it meanwhile.
-                unsafe {
-                    let v = _mm_loadu_ps(s.add(i));
-                    #[cfg(not(miri))]
-                    std::arch::x86_64::_mm_stream_ps(d.add(i), v);
-                    // Miri cannot run `movntps` (inline assembly): an
-                    // aligned 16-byte write, which has the same
-                    // precondition, lets it check the addresses and the
-                    // alignment.
-                    #[cfg(miri)]
-                    d.add(i).cast::<std::arch::x86_64::__m128>().write(v);
-                }
-                i += 4;
-            }
-            return;
-        }
-    }
-    dst.copy_from_slice(src);
+/// Streaming stores must be ordered by an `sfence` on the same thread
+/// before anything else accesses the memory they wrote. The writer holds
+/// `dst` borrowed until it is dropped, and fences when dropped (also when
+/// unwinding), so safe code cannot read `dst` before the fence.
+pub(crate) struct StreamingWriter<'a> {
+    dst: &'a mut [f32],
 }
 
-/// Orders streaming stores before any later store, so other threads (and
-/// the caller) see the written values. Call once after a run of
-/// [`stream_copy`].
-#[inline]
-pub(crate) fn stream_fence() {
-    #[cfg(all(target_arch = "x86_64", not(miri)))]
-    // SAFETY: `sfence` has no operands and no precondition.
-    unsafe {
-        std::arch::x86_64::_mm_sfence()
-    };
-    // Miri has no `sfence`; in its memory model the streaming stores are
-    // ordered by a sequentially consistent fence.
-    #[cfg(miri)]
-    std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+impl<'a> StreamingWriter<'a> {
+    /// A writer into `dst`.
+    pub(crate) fn new(dst: &'a mut [f32]) -> Self {
+        Self { dst }
+    }
+
+    /// Copies `src` to `dst[start..start + src.len()]`: with streaming
+    /// stores on x86-64 when that range is 16-byte aligned and its length
+    /// a multiple of 4, otherwise with `copy_from_slice`.
+    ///
+    /// # Panics
+    ///
+    /// If the range is not inside `dst`.
+    #[inline(always)]
+    pub(crate) fn write(&mut self, start: usize, src: &[f32]) {
+        let dst = &mut self.dst[start..start + src.len()];
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::_mm_loadu_ps;
+            if src.len() % 4 == 0 && (dst.as_ptr() as usize) % 16 == 0 {
+                let (s, d) = (src.as_ptr(), dst.as_mut_ptr());
+                let mut i = 0;
+                while i < src.len() {
+                    // SAFETY: `i + 4 <= len` for both slices (the length is
+                    // a multiple of 4); the load is unaligned; the store's
+                    // address is 16-byte aligned because `dst` is and `i` is
+                    // a multiple of 4 floats; `dst` is borrowed mutably by
+                    // this writer, whose drop runs the `sfence` the
+                    // streaming store needs before any other access.
+                    unsafe {
+                        let v = _mm_loadu_ps(s.add(i));
+                        #[cfg(not(miri))]
+                        std::arch::x86_64::_mm_stream_ps(d.add(i), v);
+                        // Miri cannot run `movntps` (inline assembly): an
+                        // aligned 16-byte write, which has the same
+                        // precondition, lets it check addresses and
+                        // alignment.
+                        #[cfg(miri)]
+                        d.add(i).cast::<std::arch::x86_64::__m128>().write(v);
+                    }
+                    i += 4;
+                }
+                return;
+            }
+        }
+        dst.copy_from_slice(src);
+    }
+}
+
+impl Drop for StreamingWriter<'_> {
+    fn drop(&mut self) {
+        #[cfg(all(target_arch = "x86_64", not(miri)))]
+        // SAFETY: `sfence` has no operands and no precondition.
+        unsafe {
+            std::arch::x86_64::_mm_sfence()
+        };
+        // Miri has no `sfence`; in its memory model a sequentially
+        // consistent fence orders the writes.
+        #[cfg(miri)]
+        std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 #[cfg(test)]
@@ -130,16 +145,19 @@ mod tests {
     use rand::{rngs::StdRng, Rng, SeedableRng};
 
     #[test]
-    fn stream_copy_equals_copy_from_slice_at_every_offset_and_length() {
+    fn streaming_writes_equal_copy_from_slice_at_every_offset_and_length() {
         let mut rng = StdRng::seed_from_u64(1);
         let src: Vec<f32> = (0..300).map(|_| rng.random::<f32>() - 0.5).collect();
         for offset in 0..8 {
             for len in [0, 1, 3, 4, 8, 12, 64, 68, 257] {
-                let mut dst = vec![f32::NAN; len + offset];
+                let mut dst = vec![f32::NAN; len + offset + 8];
                 let mut expected = dst.clone();
-                stream_copy(&src[..len], &mut dst[offset..]);
-                stream_fence();
-                expected[offset..].copy_from_slice(&src[..len]);
+                {
+                    let mut writer = StreamingWriter::new(&mut dst);
+                    writer.write(offset, &src[..len]);
+                    writer.write(offset + len, &src[len..len + 8]);
+                }
+                expected[offset..offset + len + 8].copy_from_slice(&src[..len + 8]);
                 assert_eq!(
                     dst.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
                     expected.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),

@@ -1125,8 +1125,9 @@ impl Embedding {
     ///    trainable table, `∂R/∂w` of each row of the gradient is added to
     ///    it (with LoRA: to the rows of `A` and to all of `B`), and
     ///    [`regularization_loss`](Self::regularization_loss) becomes `R` of
-    ///    those rows. [`RowGrad::squares`] then still hold the data part
-    ///    only.
+    ///    those rows. [`RowGrad::squares`] become the squares of the
+    ///    summed rows ([`RowGrad::square_summed_rows`]): Keras's gradient
+    ///    is dense once the penalty's is added.
     ///
     /// # Shapes
     ///
@@ -1233,8 +1234,8 @@ impl Embedding {
     /// The two agree entirely on steps whose batch looks up every row.
     /// One more difference for Keras's optimizers that accumulate squared
     /// gradients: with a regulariser Keras's gradient is dense, so they
-    /// square the summed row, while [`RowGrad::squares`] keeps the sum of
-    /// the squared occurrences of the data part.
+    /// square the summed row, and so does embkit then
+    /// ([`RowGrad::square_summed_rows`]), penalty included.
     ///
     /// With LoRA, as in Keras, the frozen base is not penalised; `A` (its
     /// looked-up rows) and `B` (all of it) are.

@@ -54,9 +54,11 @@ pub enum GradMut<'a> {
 ///   PyTorch's `clip_grad_value_` does to a dense gradient. Keras clamps
 ///   each occurrence of an id before they are summed, which a `RowGrad`
 ///   cannot redo, so for an id seen several times in a batch the results
-///   differ; for ids seen once they agree. [`RowGrad::squares`] keeps the
-///   unclipped values, so [`TableUpdates::Keras`](crate::optim::TableUpdates)
-///   accumulates unclipped squares.
+///   differ; for ids seen once they agree, squares included (the square
+///   of an id seen once is that of its clipped row). For an id seen
+///   several times [`RowGrad::squares`] keeps the sum of the unclipped
+///   occurrences' squares, so [`TableUpdates::Keras`](crate::optim::TableUpdates)
+///   accumulates those.
 /// - `clipnorm` scales each parameter's gradient whose L2 norm is above
 ///   `clipnorm` down to that norm (Keras's `clip_by_norm`: `g * clipnorm /
 ///   max(norm, clipnorm)`).

@@ -90,7 +90,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::threads::split_evenly;
+use crate::threads::{split_evenly, MIN_FLOATS_PER_THREAD};
 use crate::{Error, Result, RowGrad, Threads};
 
 /// Applies gradients to parameters.
@@ -133,8 +133,10 @@ pub trait Optimizer: std::fmt::Debug + Send {
     /// Lets [`step_rows`](Self::step_rows) update the rows of a large
     /// gradient on `threads` threads, each owning a contiguous range of
     /// table rows (the result does not depend on it). One thread by
-    /// default.
-    fn set_threads(&mut self, threads: Threads);
+    /// default; the default implementation ignores it.
+    fn set_threads(&mut self, threads: Threads) {
+        let _ = threads;
+    }
 
     /// The number of finished steps.
     fn iterations(&self) -> u64;
@@ -436,8 +438,9 @@ struct Stepper<C, const N: usize> {
     threads: Threads,
 }
 
-/// Gradient rows a thread should have at least before a step is split.
-const MIN_ROWS_PER_THREAD: usize = 4096;
+/// Floats of zero gradient a dense step applies at a time to the rows
+/// outside the gradient.
+const ZERO_BLOCK: usize = 4096;
 
 /// How many rows ahead a lazy step prefetches table and state rows.
 const ROW_PREFETCH_DISTANCE: usize = 8;
@@ -512,7 +515,45 @@ impl<C: Rule<N>, const N: usize> Stepper<C, N> {
             kernel.apply(&mut table[elements.clone()], g, g2, state);
         };
         let squares = &mut self.squares;
-        if every_row {
+        if every_row && !spec.iter().any(|slot| matches!(slot, Slot::Row(_))) {
+            // Element-wise rules: the rows between two gradient rows take
+            // their zero-gradient step as one block.
+            let block_rows = (ZERO_BLOCK / dim).max(1);
+            self.zeros.clear();
+            self.zeros.resize(block_rows * dim, 0.0);
+            let zeros = &self.zeros[..];
+            let mut state = slots.each_mut().map(Vec::as_mut_slice);
+            crate::kernels::simd::dispatch(
+                #[inline(always)]
+                || {
+                    let mut apply = |rows: std::ops::Range<usize>, g: &[f32], g2: &[f32]| {
+                        let elements = rows.start * dim..rows.end * dim;
+                        let mut spec = spec.iter();
+                        let state = state.each_mut().map(|slot| match spec.next() {
+                            Some(Slot::Element(_)) => &mut slot[elements.clone()],
+                            _ => &mut [][..],
+                        });
+                        kernel.apply(&mut table[elements.clone()], g, g2, state);
+                    };
+                    let mut rows = grad.iter().enumerate();
+                    let mut row = 0;
+                    loop {
+                        let next = rows.next();
+                        let to = next.map_or(num_embeddings, |(_, (id, _))| id as usize);
+                        while row < to {
+                            let end = usize::min(to, row + block_rows);
+                            let z = &zeros[..(end - row) * dim];
+                            apply(row..end, z, if C::Kernel::SQUARES { z } else { &[] });
+                            row = end;
+                        }
+                        let Some((i, (_, g))) = next else { break };
+                        let g2 = gradient_squares::<C, N>(grad, i, g, occurrences, squares);
+                        apply(to..to + 1, g, g2);
+                        row = to + 1;
+                    }
+                },
+            );
+        } else if every_row {
             self.zeros.clear();
             self.zeros.resize(dim, 0.0);
             let zeros = &self.zeros[..];
@@ -528,7 +569,7 @@ impl<C: Rule<N>, const N: usize> Stepper<C, N> {
                 }
             }
         } else {
-            let parts = self.threads.parts_for(grad.len(), MIN_ROWS_PER_THREAD);
+            let parts = self.threads.parts_for(grad.len() * dim, MIN_FLOATS_PER_THREAD);
             let state = slots.each_mut().map(Vec::as_mut_slice);
             if parts <= 1 {
                 step_rows_lazy::<C, N>(
@@ -608,7 +649,6 @@ fn gradient_squares<'a, C: Rule<N>, const N: usize>(
     }
 }
 
-/// Writes `g²` element-wise into `scratch` and returns it.
 /// The lazy step of the gradient rows `range` on the part of the table
 /// (and of its state) that starts at row `first_row`, with the processor's
 /// widest vector instructions ([`simd::dispatch`]).
@@ -705,6 +745,7 @@ fn split_slots<'a, const N: usize>(
     (heads, tails)
 }
 
+/// Writes `g²` element-wise into `scratch` and returns it.
 fn squares_of<'a>(g: &[f32], scratch: &'a mut Vec<f32>) -> &'a [f32] {
     scratch.clear();
     scratch.extend(g.iter().map(|g| g * g));
@@ -971,20 +1012,18 @@ mod tests {
     #[test]
     fn a_lazy_step_on_several_threads_equals_the_step_on_one() -> Result<()> {
         use rand::{rngs::StdRng, Rng, SeedableRng};
-        let (rows, dim) = (40_000, 4);
+        let (rows, dim) = (50_000, 64);
         let mut rng = StdRng::seed_from_u64(5);
-        let ids: Vec<u32> = (0..30_000).map(|_| rng.random_range(0..rows as u32)).collect();
+        let ids: Vec<u32> = (0..15_000).map(|_| rng.random_range(0..rows as u32)).collect();
         let grads: Vec<f32> = (0..ids.len() * dim).map(|_| rng.random::<f32>() - 0.5).collect();
         let grad = RowGrad::from_rows(&ids, &grads, dim);
-        assert!(grad.len() > 3 * MIN_ROWS_PER_THREAD);
+        assert!(grad.len() * dim > 3 * MIN_FLOATS_PER_THREAD);
         let start: Vec<f32> = (0..rows * dim).map(|_| rng.random::<f32>()).collect();
+        // One rule of each state layout: one element slot, three (one
+        // unused), a row slot, and squares of repeated ids.
         let configs: Vec<OptimizerConfig> = vec![
             SgdConfig::new().with_momentum(0.9).into(),
-            AdagradConfig::new().into(),
             AdamConfig::pytorch_sparse().into(),
-            RmsPropConfig::new().into(),
-            AdamWConfig::new().into(),
-            FtrlConfig::new().into(),
             RowWiseAdagradConfig::new().into(),
             OptimizerConfig::from(AdagradConfig::new()).with_table_updates(TableUpdates::Keras),
         ];
