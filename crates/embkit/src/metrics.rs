@@ -1,5 +1,5 @@
 //! Metrics: numbers reported during training that are not optimised,
-//! here the accuracies of Keras.
+//! here the accuracies of Keras and the mean squared and absolute errors.
 //!
 //! A metric returns a sum and a count per batch
 //! ([`Metric::sum_and_count`]), so a trainer can average over an epoch
@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
-/// An accuracy metric (Keras `keras.metrics`).
+/// An accuracy or error metric (Keras `keras.metrics`).
 ///
 /// - `BinaryAccuracy`: a prediction `p` counts as class 1 when
 ///   `p > threshold`; each element is one prediction, correct when that
@@ -62,6 +62,12 @@ pub enum Metric {
     CategoricalAccuracy,
     /// Argmax accuracy against class ids.
     SparseCategoricalAccuracy,
+    /// Mean squared error, `mean((pred - target)²)`, over every element
+    /// (Keras `mean_squared_error`, `mse`). Its square root is the RMSE.
+    MeanSquaredError,
+    /// Mean absolute error, `mean(|pred - target|)`, over every element
+    /// (Keras `mean_absolute_error`, `mae`).
+    MeanAbsoluteError,
 }
 
 impl Metric {
@@ -73,6 +79,8 @@ impl Metric {
             Metric::BinaryAccuracy { .. } => "binary_accuracy",
             Metric::CategoricalAccuracy => "categorical_accuracy",
             Metric::SparseCategoricalAccuracy => "sparse_categorical_accuracy",
+            Metric::MeanSquaredError => "mean_squared_error",
+            Metric::MeanAbsoluteError => "mean_absolute_error",
         }
     }
 
@@ -122,6 +130,9 @@ impl Metric {
         target: ArrayViewD<'_, f32>,
         mask: Option<ArrayViewD<'_, bool>>,
     ) -> Result<(f64, usize)> {
+        if matches!(self, Metric::MeanSquaredError | Metric::MeanAbsoluteError) {
+            return self.error_sum_and_count(pred, target, mask);
+        }
         // One verdict per unit; `per_row` units share a row of the mask.
         let (correct, per_row) = match self.resolve(pred.shape(), target.shape()) {
             Metric::BinaryAccuracy { threshold } => {
@@ -149,6 +160,50 @@ impl Metric {
                 count += 1;
                 sum += f64::from(u8::from(c));
             }
+        }
+        Ok((sum, count))
+    }
+
+    /// The summed squared or absolute errors and their count, for the
+    /// regression metrics. `pred` and `target` have the same number of
+    /// elements and the same batch axis (a trailing axis of 1 may be
+    /// missing on either side).
+    fn error_sum_and_count(
+        &self,
+        pred: ArrayViewD<'_, f32>,
+        target: ArrayViewD<'_, f32>,
+        mask: Option<ArrayViewD<'_, bool>>,
+    ) -> Result<(f64, usize)> {
+        if pred.len() != target.len() || pred.shape().first() != target.shape().first() {
+            return Err(Error::shape(
+                "metric targets",
+                format!("{:?} (one target per prediction)", pred.shape()),
+                target.shape(),
+            ));
+        }
+        let squared = matches!(self, Metric::MeanSquaredError);
+        let per_row = match &mask {
+            Some(mask) if !mask.is_empty() && pred.len() % mask.len() == 0 => {
+                pred.len() / mask.len()
+            }
+            Some(mask) => {
+                return Err(Error::shape(
+                    "mask",
+                    format!("a divisor of the {} predictions", pred.len()),
+                    mask.shape(),
+                ))
+            }
+            None => 1,
+        };
+        let mask: Option<Vec<bool>> = mask.map(|m| m.iter().copied().collect());
+        let (mut sum, mut count) = (0.0, 0);
+        for (k, (&p, &t)) in pred.iter().zip(target.iter()).enumerate() {
+            if mask.as_ref().is_some_and(|m| !m[k / per_row]) {
+                continue;
+            }
+            let e = f64::from(p) - f64::from(t);
+            sum += if squared { e * e } else { e.abs() };
+            count += 1;
         }
         Ok((sum, count))
     }
@@ -270,12 +325,15 @@ impl FromStr for Metric {
             "binary_accuracy" => Metric::BinaryAccuracy { threshold: 0.5 },
             "categorical_accuracy" => Metric::CategoricalAccuracy,
             "sparse_categorical_accuracy" => Metric::SparseCategoricalAccuracy,
+            "mean_squared_error" | "mse" => Metric::MeanSquaredError,
+            "mean_absolute_error" | "mae" => Metric::MeanAbsoluteError,
             _ => {
                 return Err(Error::config(
                     "metric",
                     format!(
                         "unknown metric {s:?}; expected accuracy, binary_accuracy, \
-                         categorical_accuracy or sparse_categorical_accuracy"
+                         categorical_accuracy, sparse_categorical_accuracy, \
+                         mean_squared_error or mean_absolute_error"
                     ),
                 ))
             }

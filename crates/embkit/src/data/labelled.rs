@@ -2,10 +2,10 @@
 //! `label<TAB>text` TSV files.
 
 use std::collections::{BTreeSet, HashMap};
-use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::BufRead;
 use std::path::Path;
 
+use super::rows::{open_text, At, DataOptions, DataReport, Header, Parsed, Rows};
 use crate::vocab::describe;
 use crate::{Error, Result};
 
@@ -23,7 +23,9 @@ use crate::{Error, Result};
 ///   order mark at the start of the file.
 /// - Blank lines (empty or whitespace only) are skipped anywhere.
 /// - The first non-blank line is skipped if it is the header
-///   `label<TAB>text` (any case).
+///   `label<TAB>text` (any case), or whatever it is with
+///   [`Header::Present`].
+/// - Any number of classes; a gzip file is decompressed as it is read.
 ///
 /// # Examples
 ///
@@ -63,16 +65,91 @@ impl LabelledTexts {
         Ok(Self { labels, texts })
     }
 
-    /// Reads a `label<TAB>text` file (format in the [type docs](Self)).
+    /// Reads a `label<TAB>text` file (format in the [type docs](Self)); a
+    /// gzip file is decompressed.
     ///
     /// # Errors
     ///
     /// As [`from_reader`](Self::from_reader), plus [`Error::Io`] if the
     /// file cannot be opened.
     pub fn read_tsv(path: impl AsRef<Path>) -> Result<Self> {
+        Self::read(path, &DataOptions::new()).map(|(data, _)| data)
+    }
+
+    /// Reads a `label<TAB>text` file with options: bad rows skipped and
+    /// counted ([`DataOptions::skip_bad_rows`]), the header forced
+    /// ([`DataOptions::header`]). A gzip file is decompressed.
+    ///
+    /// # Errors
+    ///
+    /// As [`from_reader`](Self::from_reader) (no [`Error::BadRow`] when
+    /// bad rows are skipped), plus [`Error::Io`] if the file cannot be
+    /// opened.
+    pub fn read(path: impl AsRef<Path>, options: &DataOptions) -> Result<(Self, DataReport)> {
+        Self::from_rows(Self::rows(path, options)?)
+    }
+
+    /// The `(label, text)` rows of a file, read one line at a time (for
+    /// files larger than memory).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the file cannot be opened; the items are errors
+    /// as in [`from_reader`](Self::from_reader).
+    pub fn rows(path: impl AsRef<Path>, options: &DataOptions) -> Result<Rows<(String, String)>> {
         let path = path.as_ref();
-        let file = File::open(path).map_err(Error::io("open", path))?;
-        Self::from_reader(BufReader::new(file), path)
+        Ok(Self::rows_from_reader(open_text(path)?, path, options))
+    }
+
+    /// The `(label, text)` rows of any reader; `source` names it in
+    /// errors.
+    pub fn rows_from_reader<R: BufRead>(
+        reader: R,
+        source: impl AsRef<Path>,
+        options: &DataOptions,
+    ) -> Rows<(String, String), R> {
+        let header = options.header;
+        let parser = Box::new(move |line: &str, first: bool, at: At<'_>| {
+            if first {
+                let is_header = match header {
+                    Header::Auto => line.trim().eq_ignore_ascii_case("label\ttext"),
+                    Header::Present => true,
+                    Header::Absent => false,
+                };
+                if is_header {
+                    return Ok(Parsed::Skip);
+                }
+            }
+            let Some((label, text)) = line.split_once('\t') else {
+                return Err(at.bad("expected `label<TAB>text`, found no tab"));
+            };
+            let (label, text) = (label.trim(), text.trim());
+            if label.is_empty() {
+                return Err(at.bad("empty label before the tab"));
+            }
+            if text.is_empty() {
+                return Err(at.bad("empty text after the tab"));
+            }
+            Ok(Parsed::Row((label.to_owned(), text.to_owned())))
+        });
+        Rows::new(reader, source.as_ref(), "`label<TAB>text`", options.skip_bad_rows, parser)
+    }
+
+    /// Collects rows (from [`rows`](Self::rows)) into examples.
+    ///
+    /// # Errors
+    ///
+    /// The first error item.
+    pub fn from_rows<R: BufRead>(
+        mut rows: Rows<(String, String), R>,
+    ) -> Result<(Self, DataReport)> {
+        let mut data = Self::default();
+        for row in &mut rows {
+            let (label, text) = row?;
+            data.labels.push(label);
+            data.texts.push(text);
+        }
+        Ok((data, rows.into_report()))
     }
 
     /// Reads `label<TAB>text` lines (format in the [type docs](Self)) from
@@ -94,63 +171,22 @@ impl LabelledTexts {
     /// let err = LabelledTexts::from_reader("a\tok\nb only\n".as_bytes(), "x.tsv").unwrap_err();
     /// assert_eq!(err.to_string(), "x.tsv:2: expected `label<TAB>text`, found no tab");
     /// ```
-    pub fn from_reader(mut reader: impl BufRead, source: impl AsRef<Path>) -> Result<Self> {
-        let source = source.as_ref();
-        let bad = |line: usize, reason: &str| Error::BadRow {
-            path: source.to_owned(),
-            line,
-            reason: reason.to_owned(),
-        };
-        let mut data = Self::default();
-        let mut buf = Vec::new();
-        let mut line_no = 0;
-        let mut seen_content = false;
-        loop {
-            buf.clear();
-            if reader.read_until(b'\n', &mut buf).map_err(Error::io("read", source))? == 0 {
-                break;
-            }
-            line_no += 1;
-            if buf.last() == Some(&b'\n') {
-                buf.pop();
-            }
-            if buf.last() == Some(&b'\r') {
-                buf.pop();
-            }
-            let mut line = std::str::from_utf8(&buf).map_err(|e| {
-                bad(line_no, &format!("not valid UTF-8 (at byte {})", e.valid_up_to()))
-            })?;
-            if line_no == 1 {
-                line = line.strip_prefix('\u{feff}').unwrap_or(line);
-            }
-            if line.trim().is_empty() {
-                continue;
-            }
-            if !seen_content {
-                seen_content = true;
-                if line.trim().eq_ignore_ascii_case("label\ttext") {
-                    continue;
-                }
-            }
-            let Some((label, text)) = line.split_once('\t') else {
-                return Err(bad(line_no, "expected `label<TAB>text`, found no tab"));
-            };
-            let (label, text) = (label.trim(), text.trim());
-            if label.is_empty() {
-                return Err(bad(line_no, "empty label before the tab"));
-            }
-            if text.is_empty() {
-                return Err(bad(line_no, "empty text after the tab"));
-            }
-            data.labels.push(label.to_owned());
-            data.texts.push(text.to_owned());
+    pub fn from_reader(reader: impl BufRead, source: impl AsRef<Path>) -> Result<Self> {
+        Self::from_rows(Self::rows_from_reader(reader, source, &DataOptions::new()))
+            .map(|(data, _)| data)
+    }
+
+    /// The examples at `indices`, in that order (for example one side of
+    /// a [`Split`](super::Split)).
+    ///
+    /// # Panics
+    ///
+    /// If an index is not below [`len`](Self::len).
+    pub fn subset(&self, indices: &[usize]) -> Self {
+        Self {
+            labels: indices.iter().map(|&i| self.labels[i].clone()).collect(),
+            texts: indices.iter().map(|&i| self.texts[i].clone()).collect(),
         }
-        if data.is_empty() {
-            return Err(Error::EmptyData {
-                what: format!("data in {}: no `label<TAB>text` rows", source.display()),
-            });
-        }
-        Ok(data)
     }
 
     /// The number of examples.

@@ -16,6 +16,11 @@
 //!
 //! Each file is written to a temporary name in the same directory and
 //! renamed, so a crash never leaves half a file under the real name.
+//!
+//! A [`MatrixFactorization`](crate::model::MatrixFactorization) is saved
+//! in a directory of its own layout ([`SavedMatrixFactorization`]); the
+//! `model_kind` metadata field tells the two apart ([`ModelKind`]), and a
+//! model without it is a [`Sequential`] one.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
@@ -28,6 +33,7 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 // Word vectors in interchange formats (word2vec, GloVe, fastText, TSV,
 // .npy, safetensors): `Vectors`, `VectorReader`, `VectorWriter`, `convert`.
+mod matrix_factorization;
 mod npy;
 mod reader;
 mod tensors;
@@ -36,6 +42,9 @@ mod vectors;
 mod word2vec;
 mod writer;
 
+pub use matrix_factorization::{
+    ModelKind, SavedMatrixFactorization, ITEMS_FILE, MF_FORMAT_NAME, MODEL_KIND_KEY, USERS_FILE,
+};
 pub use npy::vocab_path_for;
 pub use reader::{ReadOptions, ReadReport, VectorReader, MAX_PROBLEMS};
 pub use tensors::DEFAULT_TENSOR;
@@ -248,6 +257,15 @@ impl SavedModel {
             .map_err(|e| bad(format!("not a safetensors file or truncated ({e})")))?;
         let meta = header.metadata().clone().unwrap_or_default();
         let get = |key: &str| meta.get(key).ok_or_else(|| bad(format!("metadata has no `{key}`")));
+        match meta.get(MODEL_KIND_KEY).map(String::as_str) {
+            None | Some("sequential") => {}
+            Some(kind) => {
+                return Err(bad(format!(
+                    "is a {kind} model, not a sequential one (see ModelKind; a \
+                     matrix_factorization loads with SavedMatrixFactorization)"
+                )))
+            }
+        }
         let format = get("format")?;
         if format != FORMAT_NAME {
             return Err(bad(format!("format is {format:?}, expected {FORMAT_NAME:?}")));

@@ -67,6 +67,11 @@ pub struct ReadOptions {
     /// line, in row order). Without it, the file's name with the extension
     /// `.vocab.txt` (`vectors.npy` → `vectors.vocab.txt`).
     pub vocab: Option<PathBuf>,
+    /// The table of a saved model to read: `embedding` (the only table of
+    /// a sequential model), or `items` (the default) or `users` for a
+    /// matrix factorisation, whose rows are named by its item or user
+    /// keys.
+    pub table: Option<String>,
 }
 
 impl ReadOptions {
@@ -90,6 +95,12 @@ impl ReadOptions {
     /// Sets [`vocab`](Self::vocab).
     pub fn with_vocab(mut self, path: impl Into<PathBuf>) -> Self {
         self.vocab = Some(path.into());
+        self
+    }
+
+    /// Sets [`table`](Self::table).
+    pub fn with_table(mut self, table: impl Into<String>) -> Self {
+        self.table = Some(table.into());
         self
     }
 }
@@ -285,7 +296,7 @@ impl VectorReader {
             VectorFormat::Tsv => super::tsv::open(path)?,
             VectorFormat::Npy => super::npy::open(path, options)?,
             VectorFormat::Safetensors => super::tensors::open_safetensors(path, options)?,
-            VectorFormat::Model => super::tensors::open_model(path)?,
+            VectorFormat::Model => super::tensors::open_model(path, options)?,
         };
         Ok(Self::with_source(format, path, source, lenient))
     }

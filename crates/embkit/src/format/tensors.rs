@@ -12,7 +12,9 @@ use std::path::Path;
 use safetensors::tensor::{Dtype, SafeTensors, TensorInfo};
 
 use super::reader::{MemoryRows, ReadOptions, RowSource, Words};
-use super::{SavedModel, MODEL_FILE, VOCAB_FILE};
+use super::{
+    ModelKind, SavedMatrixFactorization, SavedModel, ITEMS_FILE, MODEL_FILE, USERS_FILE, VOCAB_FILE,
+};
 use crate::{Error, Result};
 
 /// The tensor name safetensors files are written with, and read by
@@ -158,7 +160,19 @@ pub(crate) fn safetensors_header(name: &str, rows: usize, dim: usize) -> Result<
 
 /// Opens the embedding table of a saved model directory and its words.
 /// A LoRA table is read merged.
-pub(crate) fn open_model(dir: &Path) -> Result<Box<dyn RowSource>> {
+pub(crate) fn open_model(dir: &Path, options: &ReadOptions) -> Result<Box<dyn RowSource>> {
+    if ModelKind::of_dir(dir)? == ModelKind::MatrixFactorization {
+        return open_matrix_factorization(dir, options.table.as_deref());
+    }
+    if let Some(table) = options.table.as_deref().filter(|&t| t != "embedding") {
+        return Err(Error::config(
+            "table",
+            format!(
+                "the sequential model in {} has one table, `embedding`; got {table:?}",
+                dir.display()
+            ),
+        ));
+    }
     let saved = SavedModel::load(dir)?;
     let table = saved.model.embedding().merge_lora();
     let Some(vocab) = saved.vocab else {
@@ -182,6 +196,45 @@ pub(crate) fn open_model(dir: &Path) -> Result<Box<dyn RowSource>> {
     Ok(Box::new(MemoryRows::new(
         table.weights().to_vec(),
         rows,
+        dim,
+        words,
+        &dir.join(MODEL_FILE),
+        0,
+        4,
+        false,
+    )))
+}
+
+/// The user or item table of a saved matrix factorisation, its rows named
+/// by their keys.
+fn open_matrix_factorization(dir: &Path, table: Option<&str>) -> Result<Box<dyn RowSource>> {
+    let saved = SavedMatrixFactorization::load(dir)?;
+    let (rows, keys, file) = match table.unwrap_or("items") {
+        "items" => (saved.model.items(), saved.items, ITEMS_FILE),
+        "users" => (saved.model.users(), saved.users, USERS_FILE),
+        other => {
+            return Err(Error::config(
+                "table",
+                format!(
+                    "the matrix factorisation in {} has the tables `items` and `users`; got \
+                     {other:?}",
+                    dir.display()
+                ),
+            ))
+        }
+    };
+    let Some(keys) = keys else {
+        return Err(Error::config(
+            "keys",
+            format!("the model in {} has no {file}, so its rows have no names", dir.display()),
+        ));
+    };
+    let (n, dim) = (rows.num_embeddings(), rows.embedding_dim());
+    let words =
+        Words::List { words: keys.keys().to_vec().into_iter(), path: dir.join(file), line: 0 };
+    Ok(Box::new(MemoryRows::new(
+        rows.weights().to_vec(),
+        n,
         dim,
         words,
         &dir.join(MODEL_FILE),

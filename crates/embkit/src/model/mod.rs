@@ -6,9 +6,11 @@
 //! (matrix factorisation, skip-gram) implement [`Model`] and train with
 //! the same [`fit`].
 
+mod matrix_factorization;
 mod sequential;
 mod train;
 
+pub use matrix_factorization::{MatrixFactorization, MatrixFactorizationConfig};
 pub use sequential::{Sequential, SequentialConfig};
 pub use train::{
     evaluate, fit, EarlyStopping, EpochLog, Evaluation, History, Monitor, NoObserver, Observer,

@@ -12,5 +12,6 @@ mod model;
 mod optim;
 mod queries;
 mod query;
+mod ratings;
 mod reference;
 mod vocab;
