@@ -66,6 +66,9 @@ pub(crate) fn gather(
         128 => gather_part::<128>(table, ids, out, prefetch, stream),
         _ => gather_part_dyn(table, dim, ids, out, prefetch, stream),
     };
+    if parts <= 1 {
+        return run(ids, out);
+    }
     let mut first_bad = vec![None; parts];
     for_each_part(ids, out, dim, &mut first_bad, |ids, out, bad| {
         *bad = run(ids, out).err();
