@@ -7,8 +7,8 @@
 //! a mask value (the mask itself 0), integers hashed as their decimal form.
 
 use embkit::vocab::{
-    fingerprint64, siphash24, HashingConfig, IntegerLookup, OovMethod, StringLookup,
-    VocabularyConfig,
+    fingerprint64, siphash24, HashingConfig, IntegerLookup, OovMethod, OutputMode, Split,
+    Standardize, StringLookup, TextVectorizer, TextVectorizerConfig, Vocabulary, VocabularyConfig,
 };
 use embkit::Error;
 
@@ -301,4 +301,359 @@ fn integer_lookup_invert_matches_keras() {
     let vocab = IntegerLookup::from_tokens([12, 5, 9], &config).unwrap();
     let keys: Vec<i64> = [0, 1, 2, 3, 4, 99].map(|id| *vocab.invert_or(id, &-1)).to_vec();
     assert_eq!(keys, [0, -1, 12, 5, 9, -1]);
+}
+
+// TextVectorization: `tests/reference/keras_text_and_lookup.py` (keras 3.15.1,
+// tensorflow 2.21.0). Keras lowercases ASCII only, strips the ASCII
+// punctuation of its regex, splits at ASCII whitespace; idf is
+// `ln(1 + num_documents / (1 + document_frequency))`, `[UNK]`'s weight the
+// mean of the tokens' weights.
+
+const TEXTS: [&str; 5] = [
+    "The cat sat on the mat.",
+    "The dog ate the cat's food!",
+    "ÀÉÎ Ünïcödé café “quoted” — ok",
+    "Hello,world  x\u{a0}y\ttab\u{3000}ideo",
+    "A dog? A DOG! the end",
+];
+const QUERIES: [&str; 8] = [
+    "The cat sat on the mat.",
+    "The dog ate the cat's food!",
+    "ÀÉÎ Ünïcödé café “quoted” — ok",
+    "Hello,world  x\u{a0}y\ttab\u{3000}ideo",
+    "A dog? A DOG! the end",
+    "",
+    "the unicorn and the dog",
+    "Ünïcödé ÀÉÎ àéî",
+];
+
+fn vocab_of(v: &TextVectorizer) -> Vec<&str> {
+    (0..v.vocab_size() as u32).map(|id| v.vocabulary().token_str(id).unwrap()).collect()
+}
+
+#[test]
+fn text_vectorization_int_mode_matches_keras() {
+    // TextVectorization().adapt(TEXTS): tv_int_vocab, tv_int
+    let v = TextVectorizerConfig::new().adapt(TEXTS).unwrap();
+    assert_eq!(
+        vocab_of(&v),
+        [
+            "",
+            "[UNK]",
+            "the",
+            "dog",
+            "a",
+            "“quoted”",
+            "—",
+            "Ünïcödé",
+            "ÀÉÎ",
+            "x\u{a0}y",
+            "tab\u{3000}ideo",
+            "sat",
+            "on",
+            "ok",
+            "mat",
+            "helloworld",
+            "food",
+            "end",
+            "cats",
+            "cat",
+            "café",
+            "ate"
+        ]
+    );
+    assert_eq!(
+        v.vectorize_batch(QUERIES),
+        ndarray::array![
+            [2, 19, 11, 12, 2, 14],
+            [2, 3, 21, 2, 18, 16],
+            [8, 7, 20, 5, 6, 13],
+            [15, 9, 10, 0, 0, 0],
+            [4, 3, 4, 3, 2, 17],
+            [0, 0, 0, 0, 0, 0],
+            [2, 1, 1, 2, 3, 0],
+            [7, 8, 1, 0, 0, 0]
+        ]
+    );
+
+    // TextVectorization(output_sequence_length=12): tv_pad12
+    let v = TextVectorizerConfig::new().with_output_sequence_length(12).adapt(TEXTS).unwrap();
+    assert_eq!(
+        v.vectorize_batch(QUERIES),
+        ndarray::array![
+            [2, 19, 11, 12, 2, 14, 0, 0, 0, 0, 0, 0],
+            [2, 3, 21, 2, 18, 16, 0, 0, 0, 0, 0, 0],
+            [8, 7, 20, 5, 6, 13, 0, 0, 0, 0, 0, 0],
+            [15, 9, 10, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [4, 3, 4, 3, 2, 17, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [2, 1, 1, 2, 3, 0, 0, 0, 0, 0, 0, 0],
+            [7, 8, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+        ]
+    );
+
+    // TextVectorization(standardize="strip_punctuation"): tv_strip_vocab
+    let config = TextVectorizerConfig::new().with_standardize(Standardize::StripPunctuation);
+    assert_eq!(
+        vocab_of(&config.adapt(TEXTS).unwrap()),
+        [
+            "",
+            "[UNK]",
+            "the",
+            "dog",
+            "The",
+            "A",
+            "“quoted”",
+            "—",
+            "Ünïcödé",
+            "ÀÉÎ",
+            "x\u{a0}y",
+            "tab\u{3000}ideo",
+            "sat",
+            "on",
+            "ok",
+            "mat",
+            "food",
+            "end",
+            "cats",
+            "cat",
+            "café",
+            "ate",
+            "Helloworld",
+            "DOG"
+        ]
+    );
+}
+
+#[test]
+fn text_vectorization_ngrams_truncation_and_max_tokens_match_keras() {
+    // TextVectorization(ngrams=2, output_sequence_length=6, max_tokens=12)
+    let config = TextVectorizerConfig::new()
+        .with_ngrams(2)
+        .with_output_sequence_length(6)
+        .with_max_tokens(12);
+    let v = config.adapt(TEXTS).unwrap();
+    assert_eq!(
+        vocab_of(&v),
+        [
+            "",
+            "[UNK]",
+            "the",
+            "dog",
+            "a dog",
+            "a",
+            "“quoted” —",
+            "“quoted”",
+            "— ok",
+            "—",
+            "Ünïcödé café",
+            "Ünïcödé"
+        ]
+    );
+    assert_eq!(
+        v.vectorize_batch(QUERIES),
+        ndarray::array![
+            [2, 1, 1, 1, 2, 1],
+            [2, 3, 1, 2, 1, 1],
+            [1, 11, 1, 7, 9, 1],
+            [1, 1, 1, 1, 1, 0],
+            [5, 3, 5, 3, 2, 1],
+            [0, 0, 0, 0, 0, 0],
+            [2, 1, 1, 2, 3, 1],
+            [11, 1, 1, 1, 1, 0]
+        ]
+    );
+}
+
+#[test]
+fn text_vectorization_character_and_no_split_match_keras() {
+    // TextVectorization(standardize="lower", split="character", max_tokens=20)
+    let config = TextVectorizerConfig::new()
+        .with_standardize(Standardize::Lower)
+        .with_split(Split::Character)
+        .with_max_tokens(20);
+    let v = config.adapt(TEXTS).unwrap();
+    assert_eq!(
+        vocab_of(&v),
+        [
+            "", "[UNK]", " ", "t", "o", "e", "d", "a", "h", "c", "n", "l", "g", "é", "s", "f", "!",
+            "\u{3000}", "”", "“"
+        ]
+    );
+    assert_eq!(
+        v.vectorize_batch(&QUERIES[..3]),
+        ndarray::array![
+            [
+                3, 8, 5, 2, 9, 7, 3, 2, 14, 7, 3, 2, 4, 10, 2, 3, 8, 5, 2, 1, 7, 3, 1, 0, 0, 0, 0,
+                0, 0, 0
+            ],
+            [
+                3, 8, 5, 2, 6, 4, 12, 2, 7, 3, 5, 2, 3, 8, 5, 2, 9, 7, 3, 1, 14, 2, 15, 4, 4, 6,
+                16, 0, 0, 0
+            ],
+            [
+                1, 1, 1, 2, 1, 10, 1, 9, 1, 6, 13, 2, 9, 7, 15, 13, 2, 19, 1, 1, 4, 3, 5, 6, 18, 2,
+                1, 2, 4, 1
+            ]
+        ]
+    );
+
+    // TextVectorization(standardize=None, split=None)
+    let config =
+        TextVectorizerConfig::new().with_standardize(Standardize::None).with_split(Split::None);
+    let v = config.adapt(["a b", "a b", "C", ""]).unwrap();
+    assert_eq!(vocab_of(&v), ["", "[UNK]", "a b", "C"]);
+    let ids: Vec<u32> = ["a b", "C", "c", ""].iter().flat_map(|t| v.vectorize(t)).collect();
+    assert_eq!(ids, [2, 3, 1, 0]);
+}
+
+#[test]
+fn text_vectorization_multi_hot_and_count_match_keras() {
+    let config = |mode| {
+        TextVectorizerConfig::new().with_output_mode(mode).with_max_tokens(10).with_ngrams(2)
+    };
+    // TextVectorization(output_mode="multi_hot", max_tokens=10, ngrams=2)
+    let v = config(OutputMode::MultiHot).adapt(TEXTS).unwrap();
+    assert_eq!(
+        vocab_of(&v),
+        [
+            "[UNK]",
+            "the",
+            "dog",
+            "a dog",
+            "a",
+            "“quoted” —",
+            "“quoted”",
+            "— ok",
+            "—",
+            "Ünïcödé café"
+        ]
+    );
+    assert_eq!(
+        v.encode_batch(QUERIES),
+        ndarray::array![
+            [1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+            [1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+            [1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0],
+            [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+            [1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+            [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+            [1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+            [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+        ]
+    );
+    // output_mode="count"
+    let v = config(OutputMode::Count).adapt(TEXTS).unwrap();
+    assert_eq!(
+        vocab_of(&v),
+        [
+            "[UNK]",
+            "the",
+            "dog",
+            "a dog",
+            "a",
+            "“quoted” —",
+            "“quoted”",
+            "— ok",
+            "—",
+            "Ünïcödé café"
+        ]
+    );
+    assert_eq!(
+        v.encode_batch(QUERIES),
+        ndarray::array![
+            [9.0, 2.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+            [8.0, 2.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+            [6.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0],
+            [5.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+            [4.0, 1.0, 2.0, 2.0, 2.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+            [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+            [6.0, 2.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+            [5.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+        ]
+    );
+
+    // TextVectorization(output_mode="count", max_tokens=10, pad_to_max_tokens=True)
+    let config = TextVectorizerConfig::new()
+        .with_output_mode(OutputMode::Count)
+        .with_max_tokens(10)
+        .with_pad_to_max_tokens(true);
+    let v = config.adapt(["a b b", "c"]).unwrap();
+    assert_eq!(vocab_of(&v), ["[UNK]", "b", "c", "a"]);
+    assert_eq!(
+        v.encode_batch(["b a x x", ""]),
+        ndarray::array![
+            [2.0, 1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+            [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+        ]
+    );
+}
+
+fn assert_close(got: &[f32], want: &[f32]) {
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(want) {
+        assert!((g - w).abs() <= 1e-6 * w.abs().max(1.0), "{got:?}\n{want:?}");
+    }
+}
+
+#[test]
+fn text_vectorization_tf_idf_matches_keras() {
+    // TextVectorization(output_mode="tf_idf", max_tokens=10, ngrams=2)
+    let config = TextVectorizerConfig::new()
+        .with_output_mode(OutputMode::TfIdf)
+        .with_max_tokens(10)
+        .with_ngrams(2);
+    let v = config.adapt(TEXTS).unwrap();
+    assert_eq!(
+        vocab_of(&v),
+        [
+            "[UNK]",
+            "the",
+            "dog",
+            "a dog",
+            "a",
+            "“quoted” —",
+            "“quoted”",
+            "— ok",
+            "—",
+            "Ünïcödé café"
+        ]
+    );
+    // tv_tf_idf_weights (float32; [UNK] first)
+    assert_close(
+        v.idf_weights().unwrap(),
+        &[
+            1.1734555, 0.8109302, 0.98082924, 1.2527629, 1.2527629, 1.2527629, 1.2527629,
+            1.2527629, 1.2527629, 1.2527629,
+        ],
+    );
+    let want = ndarray::array![
+        [10.561099, 1.6218604, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+        [9.387644, 1.6218604, 0.98082924, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+        [7.040733, 0.0, 0.0, 0.0, 0.0, 1.2527629, 1.2527629, 1.2527629, 1.2527629, 1.2527629],
+        [5.867277, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+        [4.693822, 0.8109302, 1.9616585, 2.5055258, 2.5055258, 0.0, 0.0, 0.0, 0.0, 0.0],
+        [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+        [7.040733, 1.6218604, 0.98082924, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+        [5.867277, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+    ];
+    let got = v.encode_batch(QUERIES);
+    assert_close(got.as_slice().unwrap(), want.as_slice().unwrap());
+
+    // TextVectorization(output_mode="tf_idf", vocabulary=["b", "a"], idf_weights=[0.5, 2.0])
+    let config = TextVectorizerConfig::new().with_output_mode(OutputMode::TfIdf);
+    let vocab =
+        Vocabulary::from_tokens(["b", "a"].map(String::from), &config.vocabulary_config()).unwrap();
+    let v = TextVectorizer::with_idf_weights(config, vocab, &[0.5, 2.0]).unwrap();
+    assert_eq!(vocab_of(&v), ["[UNK]", "b", "a"]);
+    assert_eq!(v.idf_weights().unwrap(), [1.25, 0.5, 2.0]);
+    assert_eq!(
+        v.encode_batch(["a b b x", "x y"]),
+        ndarray::array![[1.25, 1.0, 2.0], [2.5, 0.0, 0.0]]
+    );
+
+    // The whole vectorizer, weights included, round-trips through serde.
+    let json = serde_json::to_string(&v).unwrap();
+    let back: TextVectorizer = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, v);
 }

@@ -291,11 +291,14 @@ fn vocabulary_serialises_with_serde() {
 }
 
 #[test]
-fn standardize_lowercases_and_strips_unicode_punctuation() {
+fn standardize_follows_keras_ascii_rules_or_unicode_on_request() {
     let vectorizer = TextVectorizerConfig::new().adapt(["x"]).unwrap();
-    assert_eq!(vectorizer.standardize("Hello, World! Café’s"), "hello world cafés");
-    assert_eq!(vectorizer.tokens("Hello, World! Café’s"), ["hello", "world", "cafés"]);
-    assert_eq!(Standardize::StripPunctuation.apply("Don't—stop"), "Dontstop");
+    assert_eq!(vectorizer.standardize("Hello, World! Café’s"), "hello world café’s");
+    assert_eq!(vectorizer.tokens("Hello, World! Café’s"), ["hello", "world", "café’s"]);
+    let unicode = TextVectorizerConfig::new().with_unicode(true).adapt(["x"]).unwrap();
+    assert_eq!(unicode.standardize("Hello, World! Café’s"), "hello world cafés");
+    assert_eq!(Standardize::StripPunctuation.apply("Don't—stop"), "Dont—stop");
+    assert_eq!(Standardize::StripPunctuation.apply_unicode("Don't—stop"), "Dontstop");
     assert_eq!(Standardize::None.apply("A, b"), "A, b");
 }
 
