@@ -92,8 +92,9 @@ pub use optim::{
 };
 pub use threads::Threads;
 pub use vocab::{
-    Order, OutputMode, Split, Standardize, TextVectorizer, TextVectorizerConfig, Vocabulary,
-    VocabularyBuilder, VocabularyConfig, OOV_TOKEN,
+    Hashing, HashingConfig, IntegerLookup, OovMethod, Order, OutputMode, Split, Standardize,
+    StringLookup, TextVectorizer, TextVectorizerConfig, Vocabulary, VocabularyBuilder,
+    VocabularyConfig, OOV_TOKEN,
 };
 
 /// The README's code blocks, compiled and run by `cargo test`.
