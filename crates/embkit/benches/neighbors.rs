@@ -5,11 +5,12 @@
 //! Cases are named by their parameters, `rows=…/dim=…/k=…[/threads=…]`;
 //! throughput is the bytes of the table read per query (`rows · dim · 4`).
 //!
-//! The `hnsw` group builds an [`HnswIndex`] over clustered rows
-//! (`EMBKIT_BENCH_HNSW_ROWS`, 100,000 by default, 64 values), prints the
-//! build time and the recall@10 of 200 held-out queries against the
-//! exact search to stderr, and times one query by the index and by the
-//! exact scan.
+//! The `hnsw` group builds an [`HnswIndex`] over clustered rows (1,000
+//! centres, noise half their spread) and over Gaussian rows with no
+//! structure (the hardest case), `EMBKIT_BENCH_HNSW_ROWS` of them (100,000
+//! by default, 64 values), prints the build time and the recall@10 of 200
+//! held-out queries against the exact search to stderr, and times one
+//! query by the index and by the exact scan.
 //!
 //! Run with `cargo bench -p embkit --bench neighbors`, or one group with
 //! `cargo bench -p embkit --bench neighbors -- exact_index`.
@@ -86,9 +87,9 @@ fn exact_index(c: &mut Criterion) {
     group.finish();
 }
 
-/// `rows` rows around 1,000 random centres (noise of a third of the
-/// centres' spread), seeded.
-fn clustered(rows: usize, dim: usize, seed: u64) -> Array2<f32> {
+/// `rows` rows of `dim` values: around 1,000 random centres with noise of
+/// half their spread (`clusters`), or plain Gaussian; seeded.
+fn rows_for_hnsw(rows: usize, dim: usize, clusters: bool, seed: u64) -> Array2<f32> {
     let mut rng = StdRng::seed_from_u64(seed);
     let normal = Normal::new(0.0f32, 1.0).expect("valid");
     let centres: Vec<f32> = (0..1000 * dim).map(|_| normal.sample(&mut rng)).collect();
@@ -96,7 +97,8 @@ fn clustered(rows: usize, dim: usize, seed: u64) -> Array2<f32> {
     for mut row in table.rows_mut() {
         let c = rng.random_range(0..1000);
         for (j, x) in row.iter_mut().enumerate() {
-            *x = centres[c * dim + j] + normal.sample(&mut rng) / 3.0;
+            let noise = normal.sample(&mut rng);
+            *x = if clusters { centres[c * dim + j] + noise / 2.0 } else { noise };
         }
     }
     table
@@ -108,50 +110,58 @@ fn hnsw(c: &mut Criterion) {
         .and_then(|n| n.parse().ok())
         .unwrap_or(100_000);
     let (dim, k, queries) = (64, 10, 200);
-    let all = clustered(rows + queries, dim, 7);
-    let table = all.slice(ndarray::s![..rows, ..]);
-    let held_out = all.slice(ndarray::s![rows.., ..]);
     let mut group = c.benchmark_group("hnsw");
-    for similarity in [Similarity::Cosine, Similarity::Euclidean, Similarity::Dot] {
-        let name = format!("{similarity}/rows={rows}/dim={dim}/k={k}");
-        if !c_filter_matches(&format!("hnsw/{name}")) {
-            continue;
-        }
-        let start = Instant::now();
-        let index = HnswIndex::build(table, similarity, &HnswConfig::new()).expect("valid");
-        let build = start.elapsed();
-        let exact = index.exact();
-        let truth = exact.search_batch(held_out, k, &[], Threads::available()).expect("valid");
-        for ef in [16, 32, 64, 128] {
-            let found = index.search_batch(held_out, k, ef, &[], Threads::single()).expect("ok");
-            let hits: usize = found
-                .iter()
-                .zip(&truth)
-                .map(|(f, t)| f.iter().filter(|n| t.iter().any(|e| e.id == n.id)).count())
-                .sum();
-            eprintln!(
-                "hnsw/{name}: m=16 ef_construction=200 build {:.1} s; ef={ef}: recall@{k} {:.4}",
-                build.as_secs_f64(),
-                hits as f64 / (queries * k) as f64
-            );
-        }
-        let query = held_out.row(0).to_vec();
-        for ef in [32, 64] {
-            group.bench_function(BenchmarkId::from_parameter(format!("{name}/ef={ef}")), |b| {
-                b.iter(|| black_box(index.search(black_box(&query), k, ef, &[]).expect("valid")))
+    for (data, clusters) in [("clustered", true), ("gaussian", false)] {
+        let all = rows_for_hnsw(rows + queries, dim, clusters, 7);
+        let table = all.slice(ndarray::s![..rows, ..]);
+        let held_out = all.slice(ndarray::s![rows.., ..]);
+        for similarity in [Similarity::Cosine, Similarity::Euclidean, Similarity::Dot] {
+            let name = format!("{similarity}/{data}/rows={rows}/dim={dim}/k={k}");
+            if !c_filter_matches(&format!("hnsw/{name}")) {
+                continue;
+            }
+            let start = Instant::now();
+            let index = HnswIndex::build(table, similarity, &HnswConfig::new()).expect("valid");
+            let build = start.elapsed();
+            let exact = index.exact();
+            let truth = exact.search_batch(held_out, k, &[], Threads::available()).expect("ok");
+            for ef in [16, 32, 64, 128, 256, 1024] {
+                let found =
+                    index.search_batch(held_out, k, ef, &[], Threads::single()).expect("ok");
+                let hits: usize = found
+                    .iter()
+                    .zip(&truth)
+                    .map(|(f, t)| f.iter().filter(|n| t.iter().any(|e| e.id == n.id)).count())
+                    .sum();
+                eprintln!(
+                    "hnsw/{name}: m=16 ef_construction=200 build {:.1} s; ef={ef}: recall@{k} {:.4}",
+                    build.as_secs_f64(),
+                    hits as f64 / (queries * k) as f64
+                );
+            }
+            let query = held_out.row(0).to_vec();
+            for ef in [32, 64, 128] {
+                group.bench_function(BenchmarkId::from_parameter(format!("{name}/ef={ef}")), |b| {
+                    b.iter(|| {
+                        black_box(index.search(black_box(&query), k, ef, &[]).expect("valid"))
+                    })
+                });
+            }
+            group.bench_function(BenchmarkId::from_parameter(format!("{name}/exact")), |b| {
+                b.iter(|| {
+                    black_box(
+                        exact.search(black_box(&query), k, &[], Threads::single()).expect("ok"),
+                    )
+                })
             });
         }
-        group.bench_function(BenchmarkId::from_parameter(format!("{name}/exact")), |b| {
-            b.iter(|| {
-                black_box(exact.search(black_box(&query), k, &[], Threads::single()).expect("ok"))
-            })
-        });
     }
     group.finish();
 }
 
-/// Whether the command line's filter (the first free argument) can match
-/// `name`: the index is only built for groups that will run.
+/// Whether `name` contains the command line's filter (the first free
+/// argument): an index is only built for cases that will run. Give a
+/// plain prefix such as `hnsw/cosine/clustered`, not a regex.
 fn c_filter_matches(name: &str) -> bool {
     let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     filter.is_none_or(|f| name.contains(&f))
