@@ -1,8 +1,8 @@
 //! Integration tests: vocab.
 
 use embkit::vocab::{
-    Order, Standardize, TextVectorizer, TextVectorizerConfig, Vocabulary, VocabularyBuilder,
-    VocabularyConfig,
+    Order, OutputMode, Standardize, TextVectorizer, TextVectorizerConfig, Vocabulary,
+    VocabularyBuilder, VocabularyConfig,
 };
 use embkit::Error;
 
@@ -382,4 +382,51 @@ fn text_vectorizer_rebuilds_from_config_and_vocab_txt() {
         TextVectorizer::from_vocab_txt(TextVectorizerConfig::new(), &b"fish\n"[..], "vocab.txt")
             .unwrap_err();
     assert!(matches!(err, Error::BadRow { line: 1, .. }), "{err:?}");
+}
+
+#[test]
+fn text_vectorizer_settings_are_checked_with_typed_errors() {
+    let field = |config: TextVectorizerConfig| match config.adapt(["a b"]).unwrap_err() {
+        Error::InvalidConfig { field, .. } => field,
+        other => panic!("{other}"),
+    };
+    let count = TextVectorizerConfig::new().with_output_mode(OutputMode::Count);
+    // Outside int mode max_tokens counts [UNK] only: 2 is enough, 1 is not.
+    assert!(count.clone().with_max_tokens(2).adapt(["a b"]).is_ok());
+    assert_eq!(field(count.clone().with_max_tokens(1)), "max_tokens");
+    assert_eq!(field(count.clone().with_output_sequence_length(4)), "output_sequence_length");
+    assert_eq!(field(count.with_pad_to_max_tokens(true)), "pad_to_max_tokens");
+    assert_eq!(field(TextVectorizerConfig::new().with_ngram_widths([0, 2])), "ngrams");
+
+    // tf_idf needs weights: not from vocab.txt alone, and one per token.
+    let tf_idf = TextVectorizerConfig::new().with_output_mode(OutputMode::TfIdf);
+    let err = TextVectorizer::from_vocab_txt(tf_idf.clone(), &b"[UNK]\na\n"[..], "v.txt");
+    assert!(matches!(err, Err(Error::InvalidConfig { field: "idf_weights", .. })), "{err:?}");
+    let vocab = Vocabulary::from_tokens(["a".to_string()], &tf_idf.vocabulary_config()).unwrap();
+    let err = TextVectorizer::with_idf_weights(tf_idf, vocab, &[1.0, 2.0]).unwrap_err();
+    assert!(err.to_string().contains("2 weights for 1 tokens"), "{err}");
+}
+
+#[test]
+fn a_saved_tf_idf_vectorizer_with_the_wrong_number_of_weights_is_refused() {
+    let config = TextVectorizerConfig::new().with_output_mode(OutputMode::TfIdf);
+    let vectorizer = config.adapt(["a b", "b c"]).unwrap();
+    let json = serde_json::to_string(&vectorizer).unwrap();
+    let back: TextVectorizer = serde_json::from_str(&json).unwrap();
+    assert_eq!(back.encode("b a"), vectorizer.encode("b a"));
+    let mut value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    value["idf_weights"].as_array_mut().unwrap().pop();
+    let err = serde_json::from_value::<TextVectorizer>(value).unwrap_err();
+    assert!(err.to_string().contains("idf_weights"), "{err}");
+}
+
+#[test]
+fn a_cli_model_config_saved_before_keras_parity_still_loads_with_its_rules() {
+    // The `text_vectorizer` metadata the CLI wrote before the Keras rules.
+    let saved = r#"{"standardize":"lower_and_strip_punctuation","split":"whitespace",
+        "output_mode":"int","max_tokens":null,"output_sequence_length":4}"#;
+    let config: TextVectorizerConfig = serde_json::from_str(saved).unwrap();
+    let v =
+        TextVectorizer::from_vocab_txt(config, &b"\n[UNK]\ncafe\xcc\x81s\n"[..], "v.txt").unwrap();
+    assert_eq!(v.vectorize("CAFE\u{301}’S!"), [2, 0, 0, 0]);
 }
