@@ -217,6 +217,7 @@ impl RowGrad {
     /// # Panics
     ///
     /// If `i >= self.len()`.
+    #[inline]
     pub fn row_squares<'a>(&'a self, i: usize, scratch: &'a mut Vec<f32>) -> &'a [f32] {
         let dim = self.dim;
         match self.repeated.binary_search(&(i as u32)) {

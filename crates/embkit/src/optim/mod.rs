@@ -403,6 +403,13 @@ trait Kernel<const N: usize>: Copy + Send + Sync {
     /// false). Each state slice holds one value per element of `w`, one
     /// value for the whole of `w` (a row slot), or nothing (unused).
     fn apply(self, w: &mut [f32], g: &[f32], g2: &[f32], state: [&mut [f32]; N]);
+
+    /// [`apply`](Self::apply) with a zero gradient: `zeros` is as long as
+    /// `w`. Rules override it with a shortcut that gives the same bits.
+    #[inline(always)]
+    fn apply_zero_gradient(self, w: &mut [f32], zeros: &[f32], state: [&mut [f32]; N]) {
+        self.apply(w, zeros, if Self::SQUARES { zeros } else { &[] }, state);
+    }
 }
 
 /// An optimizer config, seen as the rule [`Stepper`] runs.
@@ -522,18 +529,16 @@ impl<C: Rule<N>, const N: usize> Stepper<C, N> {
             self.zeros.clear();
             self.zeros.resize(block_rows * dim, 0.0);
             let zeros = &self.zeros[..];
-            let mut state = slots.each_mut().map(Vec::as_mut_slice);
+            let state = slots.each_mut().map(Vec::as_mut_slice);
             crate::kernels::simd::dispatch(
                 #[inline(always)]
                 || {
-                    let mut apply = |rows: std::ops::Range<usize>, g: &[f32], g2: &[f32]| {
-                        let elements = rows.start * dim..rows.end * dim;
-                        let mut spec = spec.iter();
-                        let state = state.each_mut().map(|slot| match spec.next() {
-                            Some(Slot::Element(_)) => &mut slot[elements.clone()],
-                            _ => &mut [][..],
-                        });
-                        kernel.apply(&mut table[elements.clone()], g, g2, state);
+                    let mut state = state;
+                    // `g2` None: the rows take a zero-gradient step.
+                    let mut apply = |rows: std::ops::Range<usize>,
+                                     g: &[f32],
+                                     g2: Option<&[f32]>| {
+                        apply_to_rows::<C, N>(kernel, &spec, dim, table, &mut state, rows, g, g2)
                     };
                     let mut rows = grad.iter().enumerate();
                     let mut row = 0;
@@ -542,13 +547,12 @@ impl<C: Rule<N>, const N: usize> Stepper<C, N> {
                         let to = next.map_or(num_embeddings, |(_, (id, _))| id as usize);
                         while row < to {
                             let end = usize::min(to, row + block_rows);
-                            let z = &zeros[..(end - row) * dim];
-                            apply(row..end, z, if C::Kernel::SQUARES { z } else { &[] });
+                            apply(row..end, &zeros[..(end - row) * dim], None);
                             row = end;
                         }
                         let Some((i, (_, g))) = next else { break };
                         let g2 = gradient_squares::<C, N>(grad, i, g, occurrences, squares);
-                        apply(to..to + 1, g, g2);
+                        apply(to..to + 1, g, Some(g2));
                         row = to + 1;
                     }
                 },
@@ -633,6 +637,7 @@ impl<C: Rule<N>, const N: usize> Stepper<C, N> {
 /// kernel of rule `C`: empty if the kernel does not read it, the sum of
 /// the occurrences' squares if `occurrences`, else `g²` computed into
 /// `scratch`.
+#[inline(always)]
 fn gradient_squares<'a, C: Rule<N>, const N: usize>(
     grad: &'a RowGrad,
     i: usize,
@@ -646,6 +651,34 @@ fn gradient_squares<'a, C: Rule<N>, const N: usize>(
         grad.row_squares(i, scratch)
     } else {
         squares_of(g, scratch)
+    }
+}
+
+/// One step of the rule over the table rows `rows` (element slots only)
+/// with the gradient `g` and its squares `g2`, or a zero gradient
+/// (`g2` is `None`, `g` zeros as long as the rows).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn apply_to_rows<C: Rule<N>, const N: usize>(
+    kernel: C::Kernel,
+    spec: &[Slot; N],
+    dim: usize,
+    table: &mut [f32],
+    state: &mut [&mut [f32]; N],
+    rows: std::ops::Range<usize>,
+    g: &[f32],
+    g2: Option<&[f32]>,
+) {
+    let elements = rows.start * dim..rows.end * dim;
+    let mut spec = spec.iter();
+    let state = state.each_mut().map(|slot| match spec.next() {
+        Some(Slot::Element(_)) => &mut slot[elements.clone()],
+        _ => &mut [][..],
+    });
+    let w = &mut table[elements];
+    match g2 {
+        Some(g2) => kernel.apply(w, g, g2, state),
+        None => kernel.apply_zero_gradient(w, g, state),
     }
 }
 
@@ -746,6 +779,7 @@ fn split_slots<'a, const N: usize>(
 }
 
 /// Writes `g²` element-wise into `scratch` and returns it.
+#[inline(always)]
 fn squares_of<'a>(g: &[f32], scratch: &'a mut Vec<f32>) -> &'a [f32] {
     scratch.clear();
     scratch.extend(g.iter().map(|g| g * g));
@@ -1111,5 +1145,63 @@ mod tests {
         dispatched_equals_baseline(RmsPropConfig::new().with_momentum(0.5).with_centered(true));
         dispatched_equals_baseline(FtrlConfig::new());
         dispatched_equals_baseline(RowWiseAdagradConfig::new());
+    }
+
+    #[test]
+    fn dense_steps_with_the_zero_gradient_shortcut_equal_the_full_formula() -> Result<()> {
+        use rand::{rngs::StdRng, Rng, SeedableRng};
+        let (rows, dim) = (700, 6);
+        let mut rng = StdRng::seed_from_u64(12);
+        let start: Vec<f32> = (0..rows * dim).map(|_| rng.random::<f32>() - 0.5).collect();
+        for config in [RmsPropConfig::new(), RmsPropConfig::pytorch()] {
+            for mode in [TableUpdates::Keras, TableUpdates::Dense] {
+                let mut optimizer =
+                    OptimizerConfig::from(config.clone()).with_table_updates(mode).build()?;
+                let mut table = start.clone();
+                // The same steps, row by row with the full formula.
+                let spec = config.slots();
+                let mut state = spec.map(|slot| match slot {
+                    Slot::Element(init) => vec![init; rows * dim],
+                    _ => Vec::new(),
+                });
+                let mut expected = start.clone();
+                for step in 0..4 {
+                    let ids: Vec<u32> = (0..20).map(|_| rng.random_range(0..rows as u32)).collect();
+                    let g: Vec<f32> = (0..ids.len() * dim).map(|_| rng.random::<f32>()).collect();
+                    let grad = RowGrad::from_rows(&ids, &g, dim);
+                    optimizer.step_rows("t", &mut table, &grad)?;
+                    optimizer.finish_step();
+                    let kernel = config.kernel(step);
+                    let zeros = vec![0.0; dim];
+                    let mut scratch = Vec::new();
+                    for row in 0..rows {
+                        let (g, g2) = match grad.ids().binary_search(&(row as u32)) {
+                            Ok(i) => {
+                                let g = &grad.rows()[i * dim..(i + 1) * dim];
+                                let g2 = if mode == TableUpdates::Keras {
+                                    grad.row_squares(i, &mut scratch).to_vec()
+                                } else {
+                                    g.iter().map(|x| x * x).collect()
+                                };
+                                (g.to_vec(), g2)
+                            }
+                            Err(_) => (zeros.clone(), zeros.clone()),
+                        };
+                        let e = row * dim..(row + 1) * dim;
+                        let st = state.each_mut().map(|v| {
+                            if v.is_empty() {
+                                &mut [][..]
+                            } else {
+                                &mut v[e.clone()]
+                            }
+                        });
+                        kernel.apply(&mut expected[e.clone()], &g, &g2, st);
+                    }
+                }
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&table), bits(&expected), "{config:?} {mode:?}");
+            }
+        }
+        Ok(())
     }
 }

@@ -263,6 +263,27 @@ impl Kernel<3> for RmsPropKernel {
             }
         }
     }
+
+    /// Without `centered` and momentum, a zero gradient only decays `v`:
+    /// both flavours compute `v = rho · v + (1 - rho) · 0`, which is
+    /// `rho · v` exactly (`v` is never `-0`), and move `w` by
+    /// `lr · 0 / d = 0` for the positive denominator `d`, leaving it as it
+    /// is unless `v` is NaN (then `w` becomes NaN, as the full formula
+    /// makes it). Dense and Keras table updates step every row of the
+    /// table, so this is most of their work.
+    #[inline(always)]
+    fn apply_zero_gradient(self, w: &mut [f32], zeros: &[f32], state: [&mut [f32]; 3]) {
+        if self.centered || self.momentum > 0.0 {
+            self.apply(w, zeros, zeros, state);
+            return;
+        }
+        let [v, _, _] = state;
+        for (w, v) in w.iter_mut().zip(v) {
+            *v *= self.rho;
+            // A select, not a branch, so the loop vectorises.
+            *w = if v.is_nan() { f32::NAN } else { *w };
+        }
+    }
 }
 
 impl RmsPropKernel {
