@@ -23,8 +23,13 @@ enum Command {
     /// The whole pipeline on built-in data: vocabulary, ids, one-hot and
     /// gather, then a text classifier trained on passages of three authors.
     Demo(cmd::demo::Args),
-    /// Train a text classifier on a `label<TAB>text` file.
+    /// Train a text classifier on a `label<TAB>text` file (`--task
+    /// classify`, the default) or a rating predictor on `user item rating`
+    /// interactions (`--task ratings`).
     Train(cmd::train::Args),
+    /// A trained model's metrics on a data file: accuracy and macro-F1 for
+    /// a classifier, RMSE and MAE for a rating predictor.
+    Evaluate(cmd::evaluate::Args),
     /// Predict the labels of texts with a trained model.
     Predict(cmd::predict::Args),
     /// The nearest neighbours of a word in a trained model's embedding table
@@ -59,6 +64,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo(args) => cmd::demo::run(args),
         Command::Train(args) => cmd::train::run(args),
+        Command::Evaluate(args) => cmd::evaluate::run(args),
         Command::Predict(args) => cmd::predict::run(args),
         Command::Neighbors(args) => cmd::neighbors::run(args),
         Command::Index(args) => cmd::index::run(args),

@@ -46,6 +46,11 @@ pub struct Args {
     /// (default: the input's name with the extension .vocab.txt).
     #[arg(long, value_name = "FILE")]
     pub vocab: Option<PathBuf>,
+    /// The table of a model input: `items` (the default) or `users` for a
+    /// rating model (`train --task ratings`), its rows named by their
+    /// keys; `embedding` for a text model.
+    #[arg(long, value_name = "NAME")]
+    pub table: Option<String>,
     /// Print a JSON line instead of text.
     #[arg(long)]
     pub json: bool,
@@ -70,6 +75,7 @@ pub fn run(args: Args) -> Result<()> {
     let mut options = ReadOptions::new().with_lenient(args.lenient);
     options.tensor = args.tensor;
     options.vocab = args.vocab;
+    options.table = args.table;
     let report = convert(&args.input, from, &args.output, to, &options).with_context(|| {
         let hint = if args.lenient {
             ""

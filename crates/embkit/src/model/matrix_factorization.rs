@@ -21,7 +21,9 @@ use crate::{Embedding, EmbeddingConfig, Error, Init, Loss, Metric, Optimizer, Re
 ///
 /// The defaults are tuned on MovieLens-100k (5-fold cross-validation,
 /// with the training settings of
-/// [`MatrixFactorization::default_train_config`]).
+/// [`MatrixFactorization::default_train_config`]): RMSE 0.908, MAE 0.715
+/// (`examples/movielens.rs`), where Surprise publishes 0.934 / 0.737 for
+/// `SVD` and 0.919 / 0.721 for `SVD++`.
 ///
 /// # Examples
 ///
@@ -46,12 +48,20 @@ pub struct MatrixFactorizationConfig {
     pub num_items: usize,
     /// Length of each user and item vector.
     pub embedding_dim: usize,
-    /// How the user and item vectors start. Default `Normal { std: 0.1 }`
-    /// (Surprise's `SVD`). The biases start at 0.
+    /// How the user and item vectors start. Default `Normal { std: 0.05 }`.
+    /// The biases start at 0.
     pub init: Init,
     /// The L2 factor on the user and item vectors, applied to the rows of
     /// each batch (see [`Regularizer`]). Default
     /// [`DEFAULT_L2`](Self::DEFAULT_L2).
+    ///
+    /// The penalty is added once per batch to each row the batch looks
+    /// up, while the data term is a mean over the batch, so the strength
+    /// per rating grows with the batch size: `l2 · batch_size` is the
+    /// `reg` of a per-rating SGD such as Surprise's `SVD` (0.002 · 64 ≈
+    /// 0.13). Change the two together. On MovieLens-100k the result is
+    /// sensitive to it: 0.0015 and 0.0025 cost about 0.004 RMSE, 0.005
+    /// about 0.04.
     pub l2: f32,
     /// The L2 factor on the biases, applied the same way. Default
     /// [`DEFAULT_BIAS_L2`](Self::DEFAULT_BIAS_L2).
@@ -69,9 +79,9 @@ pub struct MatrixFactorizationConfig {
 
 impl MatrixFactorizationConfig {
     /// The default [`l2`](Self::l2).
-    pub const DEFAULT_L2: f32 = 0.02;
+    pub const DEFAULT_L2: f32 = 0.002;
     /// The default [`bias_l2`](Self::bias_l2).
-    pub const DEFAULT_BIAS_L2: f32 = 0.005;
+    pub const DEFAULT_BIAS_L2: f32 = 0.0001;
     /// The default [`embedding_dim`](Self::embedding_dim) of
     /// [`for_interactions`](Self::for_interactions)' callers (the CLI).
     pub const DEFAULT_EMBEDDING_DIM: usize = 64;
@@ -82,7 +92,7 @@ impl MatrixFactorizationConfig {
             num_users,
             num_items,
             embedding_dim,
-            init: Init::Normal { std: 0.1 },
+            init: Init::Normal { std: 0.05 },
             l2: Self::DEFAULT_L2,
             bias_l2: Self::DEFAULT_BIAS_L2,
             use_bias: true,
