@@ -69,6 +69,7 @@ pub mod projection;
 pub mod query;
 pub mod threads;
 pub mod vocab;
+pub mod word2vec;
 
 pub use data::LabelledTexts;
 pub use error::{Error, Result};

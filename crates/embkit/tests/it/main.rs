@@ -14,4 +14,5 @@ mod queries;
 mod query;
 mod ratings;
 mod reference;
+mod skipgram;
 mod vocab;

@@ -1,0 +1,912 @@
+//! [`SkipGram`]: the word2vec model, its training ([`SkipGram::train`])
+//! and the negative-sampling step ([`sgns_step`]).
+
+use std::ops::Range;
+use std::time::Instant;
+
+use super::config::{Architecture, SkipGramConfig};
+use super::vocab::{keep_thresholds, NoiseTable, WordCounts};
+use crate::format::Vectors;
+use crate::kernels::simd;
+use crate::model::{EpochLog, Observer};
+use crate::{Error, Result, Threads};
+
+/// Sentences as word ids, back to back.
+///
+/// # Examples
+///
+/// ```
+/// use embkit::word2vec::Sentences;
+///
+/// let mut sentences = Sentences::new();
+/// sentences.push(&[0, 1, 2]);
+/// sentences.push(&[]);
+/// sentences.push(&[2, 0]);
+/// assert_eq!(sentences.len(), 2);
+/// assert_eq!(sentences.num_words(), 5);
+/// assert_eq!(sentences.get(1), &[2, 0]);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sentences {
+    ids: Vec<u32>,
+    /// Where each sentence ends in `ids`.
+    ends: Vec<usize>,
+}
+
+impl Sentences {
+    /// No sentences.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a sentence; an empty one is left out.
+    pub fn push(&mut self, ids: &[u32]) {
+        if !ids.is_empty() {
+            self.ids.extend_from_slice(ids);
+            self.ends.push(self.ids.len());
+        }
+    }
+
+    /// The number of sentences.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether there are no sentences.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The number of words of all sentences.
+    pub fn num_words(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Sentence `i`.
+    ///
+    /// # Panics
+    ///
+    /// If `i >= self.len()`.
+    pub fn get(&self, i: usize) -> &[u32] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.ids[start..self.ends[i]]
+    }
+
+    /// The sentences, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &[u32]> + '_ {
+        (0..self.len()).map(|i| self.get(i))
+    }
+
+    /// The word ids of every sentence, back to back.
+    pub fn ids(&self) -> &[u32] {
+        &self.ids
+    }
+}
+
+/// What [`SkipGram::train`] did.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct TrainReport {
+    /// Epochs run.
+    pub epochs: usize,
+    /// Words of the sentences times epochs.
+    pub words: u64,
+    /// Words left after sub-sampling, over all epochs.
+    pub effective_words: u64,
+    /// Examples trained (skip-gram: (context, centre) pairs; CBOW: centre
+    /// words with a context).
+    pub examples: u64,
+    /// Wall-clock seconds of training.
+    pub seconds: f64,
+    /// Per epoch, the mean loss per positive or noise word, if
+    /// [`SkipGramConfig::compute_loss`] is set.
+    pub losses: Vec<f64>,
+    /// Threads used.
+    pub threads: usize,
+}
+
+impl TrainReport {
+    /// Training speed in words of the sentences per second (gensim's
+    /// "words/s" counts the same words).
+    pub fn words_per_second(&self) -> f64 {
+        self.words as f64 / self.seconds.max(1e-9)
+    }
+}
+
+/// A word2vec model trained with negative sampling (SGNS or CBOW): one
+/// input and one output vector per word.
+///
+/// # Training
+///
+/// word2vec.c's algorithm. Each epoch walks the sentences in order; each
+/// word is dropped by sub-sampling with probability
+/// `1 - keep_probability` (see [`keep_probability`](super::keep_probability))
+/// before windows are taken, as word2vec does; each centre word draws a
+/// window `window - b` with `b` uniform in `0..window`. Skip-gram then
+/// trains every context word's input vector to predict the centre word
+/// against [`negative`](SkipGramConfig::negative) noise words from a
+/// [`NoiseTable`] (a noise word equal to the centre word is skipped, as in
+/// word2vec); CBOW trains the mean of the context's input vectors the same
+/// way and adds the error to each of them. The learning rate decays
+/// linearly from `alpha` to `min_alpha` with the position of the sentence
+/// in the whole run.
+///
+/// The sigmoid is computed exactly (`1 / (1 + exp(-x))`), where word2vec
+/// reads a 1000-entry table over `[-6, 6]` and leaves the gradient at
+/// its limit outside (gensim skips those examples): the exact form
+/// differs by less than the table's step and is what the gradient test
+/// checks.
+///
+/// # Threads without races
+///
+/// The sentences are cut into jobs of about
+/// [`batch_words`](SkipGramConfig::batch_words) words. A round hands one
+/// job to each thread; every thread trains on its job in order, exactly as
+/// word2vec would, but on its own copies of the rows it touches, read from
+/// the weights as they were at the start of the round (the weights are not
+/// written while threads run). After the round the threads' changes are
+/// merged in thread order: thread 0's rows are copied in, the others' are
+/// added as differences from the start of the round, which is what
+/// word2vec's Hogwild threads do to a shared row, without the race. Each
+/// job has its own random stream, derived from the seed, the epoch and the
+/// job's index.
+///
+/// So with one thread training is word2vec's sequential algorithm, and a
+/// run is the same bits for the same seed, data and thread count. With
+/// more threads the result depends on the number (jobs are grouped
+/// differently into rounds), never on scheduling.
+///
+/// # Examples
+///
+/// ```
+/// use embkit::word2vec::{SkipGram, SkipGramConfig};
+/// use embkit::{NoObserver, Threads};
+///
+/// let lines = ["the cat sat on the mat", "the dog sat on the log"];
+/// let config = SkipGramConfig::new().with_min_count(1).with_embedding_dim(8).with_epochs(2);
+/// let (model, report) = SkipGram::fit(&config, &lines, Threads::single(), &mut NoObserver)?;
+/// assert_eq!(model.vocab().words()[0], "the");
+/// assert_eq!(report.words, 24);
+/// let vectors = model.vectors()?;
+/// assert_eq!((vectors.len(), vectors.dim()), (7, 8));
+/// # Ok::<(), embkit::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct SkipGram {
+    config: SkipGramConfig,
+    vocab: WordCounts,
+    /// `[words, embedding_dim]`: the word vectors (word2vec's `syn0`).
+    input: Vec<f32>,
+    /// `[words, embedding_dim]`: the context vectors of negative sampling
+    /// (word2vec's `syn1neg`).
+    output: Vec<f32>,
+}
+
+impl SkipGram {
+    /// See [`SkipGramConfig::init`].
+    pub(crate) fn new(config: SkipGramConfig, vocab: WordCounts) -> Result<Self> {
+        let dim = config.embedding_dim;
+        let values = vocab.len().checked_mul(dim).ok_or_else(|| {
+            Error::config("embedding_dim", format!("{} x {dim} values do not fit", vocab.len()))
+        })?;
+        let mut rng = SplitMix64::new(mix(config.seed ^ 0x5EED_1417_0000_0001));
+        let scale = 1.0 / dim as f32;
+        let input = (0..values).map(|_| (rng.unit_f32() - 0.5) * scale).collect();
+        Ok(Self { config, vocab, input, output: vec![0.0; values] })
+    }
+
+    /// Counts `lines`, makes a model and trains it: the whole of word2vec
+    /// in one call. Lines are sentences (see [`encode`](Self::encode)).
+    ///
+    /// # Errors
+    ///
+    /// As [`SkipGramConfig::build_vocab`], [`SkipGramConfig::init`] and
+    /// [`train`](Self::train).
+    pub fn fit<S: AsRef<str>>(
+        config: &SkipGramConfig,
+        lines: &[S],
+        threads: Threads,
+        observer: &mut dyn Observer,
+    ) -> Result<(Self, TrainReport)> {
+        let vocab = config.build_vocab(lines)?;
+        let mut model = config.init(vocab)?;
+        let sentences = model.encode(lines);
+        let report = model.train(&sentences, threads, observer)?;
+        Ok((model, report))
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &SkipGramConfig {
+        &self.config
+    }
+
+    /// The vocabulary: row `i` of both tables is word `i`.
+    pub fn vocab(&self) -> &WordCounts {
+        &self.vocab
+    }
+
+    /// The input vectors (the word vectors), `[words, embedding_dim]`
+    /// row-major.
+    pub fn input_weights(&self) -> &[f32] {
+        &self.input
+    }
+
+    /// The output vectors of negative sampling, `[words, embedding_dim]`
+    /// row-major.
+    pub fn output_weights(&self) -> &[f32] {
+        &self.output
+    }
+
+    /// The vector of `word`, if it is in the vocabulary.
+    pub fn vector(&self, word: &str) -> Option<&[f32]> {
+        let dim = self.config.embedding_dim;
+        self.vocab.id(word).map(|id| &self.input[id as usize * dim..(id as usize + 1) * dim])
+    }
+
+    /// The input vectors as word vectors, most frequent word first, for
+    /// the writers of [`format`](crate::format) and the
+    /// [`query`](crate::query) functions.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] if a value is not finite.
+    pub fn vectors(&self) -> Result<Vectors> {
+        Vectors::new(self.vocab.words().to_vec(), self.config.embedding_dim, self.input.clone())
+    }
+
+    /// The sentences of `lines` as ids: words split on whitespace,
+    /// lowercased if the vocabulary was, words not in the vocabulary left
+    /// out (as word2vec), sentences longer than
+    /// [`batch_words`](SkipGramConfig::batch_words) cut into pieces of that
+    /// length.
+    pub fn encode<S: AsRef<str>>(&self, lines: impl IntoIterator<Item = S>) -> Sentences {
+        let max = self.config.batch_words.max(1);
+        let mut sentences = Sentences::new();
+        let mut ids = Vec::new();
+        for line in lines {
+            ids.clear();
+            ids.extend(line.as_ref().split_whitespace().filter_map(|w| self.vocab.id(w)));
+            for piece in ids.chunks(max) {
+                sentences.push(piece);
+            }
+        }
+        sentences
+    }
+
+    /// Trains on `sentences` for [`epochs`](SkipGramConfig::epochs) epochs
+    /// on `threads` threads (see the type's docs), telling `observer` each
+    /// epoch's start, each round's end and each epoch's end (the loss is
+    /// NaN unless [`compute_loss`](SkipGramConfig::compute_loss) is set).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::EmptyData`] without words; [`Error::IdOutOfRange`] for an
+    /// id that is not a word of the vocabulary.
+    pub fn train(
+        &mut self,
+        sentences: &Sentences,
+        threads: Threads,
+        observer: &mut dyn Observer,
+    ) -> Result<TrainReport> {
+        self.config.validate()?;
+        let words = self.vocab.len();
+        if sentences.num_words() == 0 {
+            return Err(Error::EmptyData { what: "sentences: no word of the vocabulary".into() });
+        }
+        if let Some(&id) = sentences.ids().iter().find(|&&id| id as usize >= words) {
+            return Err(Error::IdOutOfRange { id, num_embeddings: words });
+        }
+        let config = &self.config;
+        let noise = NoiseTable::new(self.vocab.counts(), config.ns_exponent)?;
+        let keep = keep_thresholds(self.vocab.counts(), config.sample);
+        let jobs = jobs(sentences, config.batch_words);
+        let per_round = threads.get().min(jobs.len());
+        let rounds = jobs.len().div_ceil(per_round);
+        let corpus_words = sentences.num_words() as u64;
+        let total_words = corpus_words as f64 * config.epochs as f64;
+        let shared =
+            Shared { config, noise: &noise, keep: &keep, sentences, corpus_words, total_words };
+        let mut workers: Vec<Worker> =
+            (0..per_round).map(|_| Worker::new(words, config.embedding_dim)).collect();
+
+        let start = Instant::now();
+        let mut report = TrainReport {
+            epochs: config.epochs,
+            words: 0,
+            effective_words: 0,
+            examples: 0,
+            seconds: 0.0,
+            losses: Vec::new(),
+            threads: per_round,
+        };
+        observer.train_begin(config.epochs, rounds);
+        for epoch in 0..config.epochs {
+            observer.epoch_begin(epoch + 1);
+            let (mut loss, mut terms) = (0.0f64, 0u64);
+            for (round, round_jobs) in jobs.chunks(per_round).enumerate() {
+                let (input, output) = (&self.input[..], &self.output[..]);
+                let run = |worker: &mut Worker, job: &Job, first: bool| {
+                    simd::dispatch(|| worker.run(&shared, job, epoch, first, input, output));
+                };
+                let last = round_jobs.len() - 1;
+                std::thread::scope(|scope| {
+                    let run = &run;
+                    let mut rest = &mut workers[..];
+                    for (k, job) in round_jobs.iter().enumerate() {
+                        let (worker, tail) = rest.split_first_mut().expect("a worker per job");
+                        rest = tail;
+                        if k == last {
+                            run(worker, job, k == 0);
+                        } else {
+                            scope.spawn(move || run(worker, job, k == 0));
+                        }
+                    }
+                });
+                for (k, worker) in workers[..round_jobs.len()].iter_mut().enumerate() {
+                    worker.input.merge_into(&mut self.input, k == 0);
+                    worker.output.merge_into(&mut self.output, k == 0);
+                    report.effective_words += worker.effective_words;
+                    report.examples += worker.examples;
+                    loss += worker.loss;
+                    terms += worker.loss_terms;
+                    worker.reset();
+                }
+                let mean = if terms > 0 { loss / terms as f64 } else { f64::NAN };
+                observer.batch_end(epoch + 1, round + 1, mean);
+            }
+            report.words += corpus_words;
+            let mean =
+                if config.compute_loss && terms > 0 { loss / terms as f64 } else { f64::NAN };
+            if config.compute_loss {
+                report.losses.push(mean);
+            }
+            observer.epoch_end(&EpochLog {
+                epoch: epoch + 1,
+                loss: mean,
+                metrics: Default::default(),
+                val_loss: None,
+                val_metrics: Default::default(),
+            });
+        }
+        report.seconds = start.elapsed().as_secs_f64();
+        Ok(report)
+    }
+}
+
+/// A run of sentences trained by one thread in one round.
+#[derive(Debug, Clone)]
+struct Job {
+    /// The job's position in the epoch (seeds its random stream).
+    index: usize,
+    sentences: Range<usize>,
+    /// Words of the sentences before this job.
+    words_before: u64,
+}
+
+/// Cuts the sentences into jobs of at most `batch_words` words (a longer
+/// sentence is a job of its own; [`SkipGram::encode`] never makes one).
+fn jobs(sentences: &Sentences, batch_words: usize) -> Vec<Job> {
+    let mut jobs = Vec::new();
+    let (mut start, mut words, mut before) = (0, 0usize, 0u64);
+    for i in 0..sentences.len() {
+        let len = sentences.get(i).len();
+        if words > 0 && words + len > batch_words {
+            jobs.push(Job { index: jobs.len(), sentences: start..i, words_before: before });
+            before += words as u64;
+            (start, words) = (i, 0);
+        }
+        words += len;
+    }
+    if words > 0 {
+        jobs.push(Job {
+            index: jobs.len(),
+            sentences: start..sentences.len(),
+            words_before: before,
+        });
+    }
+    jobs
+}
+
+/// What every worker reads during a round.
+struct Shared<'a> {
+    config: &'a SkipGramConfig,
+    noise: &'a NoiseTable,
+    keep: &'a [u64],
+    sentences: &'a Sentences,
+    /// Words of the sentences (one epoch).
+    corpus_words: u64,
+    /// Words of all epochs.
+    total_words: f64,
+}
+
+/// A thread's private copies of the rows of one table it touched in a
+/// round.
+struct Overlay {
+    dim: usize,
+    /// Per word, its slot in `rows`, or `u32::MAX`.
+    slot: Vec<u32>,
+    /// The words with a slot, in the order they were first touched.
+    ids: Vec<u32>,
+    rows: Vec<f32>,
+}
+
+const NO_SLOT: u32 = u32::MAX;
+
+impl Overlay {
+    fn new(words: usize, dim: usize) -> Self {
+        Self { dim, slot: vec![NO_SLOT; words], ids: Vec::new(), rows: Vec::new() }
+    }
+
+    /// The slot of `id`, copying its row from `table` on first touch.
+    #[inline(always)]
+    fn load(&mut self, table: &[f32], id: u32) -> usize {
+        let slot = self.slot[id as usize];
+        if slot != NO_SLOT {
+            return slot as usize;
+        }
+        let slot = self.ids.len();
+        self.slot[id as usize] = slot as u32;
+        self.ids.push(id);
+        let start = id as usize * self.dim;
+        self.rows.extend_from_slice(&table[start..start + self.dim]);
+        slot
+    }
+
+    #[inline(always)]
+    fn row(&self, slot: usize) -> &[f32] {
+        &self.rows[slot * self.dim..(slot + 1) * self.dim]
+    }
+
+    #[inline(always)]
+    fn row_mut(&mut self, slot: usize) -> &mut [f32] {
+        &mut self.rows[slot * self.dim..(slot + 1) * self.dim]
+    }
+
+    /// Turns the rows into differences from `table` (run by the thread,
+    /// while `table` is still as the round started).
+    fn subtract_start(&mut self, table: &[f32]) {
+        let dim = self.dim;
+        for (row, &id) in self.rows.chunks_exact_mut(dim).zip(&self.ids) {
+            let start = id as usize * dim;
+            for (x, &t) in row.iter_mut().zip(&table[start..start + dim]) {
+                *x -= t;
+            }
+        }
+    }
+
+    /// Writes the rows into `table`: copied if `first`, else added as
+    /// differences.
+    fn merge_into(&self, table: &mut [f32], first: bool) {
+        let dim = self.dim;
+        for (row, &id) in self.rows.chunks_exact(dim).zip(&self.ids) {
+            let dst = &mut table[id as usize * dim..(id as usize + 1) * dim];
+            if first {
+                dst.copy_from_slice(row);
+            } else {
+                for (d, &x) in dst.iter_mut().zip(row) {
+                    *d += x;
+                }
+            }
+        }
+    }
+
+    fn reset(&mut self) {
+        for &id in &self.ids {
+            self.slot[id as usize] = NO_SLOT;
+        }
+        self.ids.clear();
+        self.rows.clear();
+    }
+}
+
+/// One thread's state, kept across rounds so buffers are reused.
+struct Worker {
+    input: Overlay,
+    output: Overlay,
+    /// The sentence after sub-sampling.
+    kept: Vec<u32>,
+    /// The error accumulated for the input side (word2vec's `neu1e`).
+    err: Vec<f32>,
+    /// CBOW's mean of the context (word2vec's `neu1`).
+    hidden: Vec<f32>,
+    /// CBOW's context slots.
+    context: Vec<usize>,
+    effective_words: u64,
+    examples: u64,
+    loss: f64,
+    loss_terms: u64,
+}
+
+impl Worker {
+    fn new(words: usize, dim: usize) -> Self {
+        Self {
+            input: Overlay::new(words, dim),
+            output: Overlay::new(words, dim),
+            kept: Vec::new(),
+            err: vec![0.0; dim],
+            hidden: vec![0.0; dim],
+            context: Vec::new(),
+            effective_words: 0,
+            examples: 0,
+            loss: 0.0,
+            loss_terms: 0,
+        }
+    }
+
+    fn reset(&mut self) {
+        self.input.reset();
+        self.output.reset();
+        self.effective_words = 0;
+        self.examples = 0;
+        self.loss = 0.0;
+        self.loss_terms = 0;
+    }
+
+    /// Trains on one job against `input` and `output` as they are, into
+    /// this worker's overlays; then turns them into differences unless the
+    /// worker is the first (whose rows are copied back).
+    #[inline(always)]
+    fn run(
+        &mut self,
+        shared: &Shared<'_>,
+        job: &Job,
+        epoch: usize,
+        first: bool,
+        input: &[f32],
+        output: &[f32],
+    ) {
+        let config = shared.config;
+        let seed = mix(mix(config.seed) ^ ((epoch as u64) << 40) ^ job.index as u64);
+        let words_before_epoch = epoch as f64 * shared.corpus_words as f64;
+        let (alpha0, min_alpha) = (f64::from(config.alpha), f64::from(config.min_alpha));
+        let mut rng = SplitMix64::new(seed);
+        let mut position = words_before_epoch + job.words_before as f64;
+        for s in job.sentences.clone() {
+            let sentence = shared.sentences.get(s);
+            let progress = position / shared.total_words;
+            let alpha = (alpha0 - (alpha0 - min_alpha) * progress).max(min_alpha) as f32;
+            position += sentence.len() as f64;
+            self.kept.clear();
+            for &id in sentence {
+                if u64::from(rng.next_u64() as u32) < shared.keep[id as usize] {
+                    self.kept.push(id);
+                }
+            }
+            self.effective_words += self.kept.len() as u64;
+            match config.architecture {
+                Architecture::SkipGram => self.skipgram(shared, &mut rng, alpha, input, output),
+                Architecture::Cbow => self.cbow(shared, &mut rng, alpha, input, output),
+            }
+        }
+        if !first {
+            self.input.subtract_start(input);
+            self.output.subtract_start(output);
+        }
+    }
+
+    #[inline(always)]
+    fn skipgram(
+        &mut self,
+        shared: &Shared<'_>,
+        rng: &mut SplitMix64,
+        alpha: f32,
+        input: &[f32],
+        output: &[f32],
+    ) {
+        let config = shared.config;
+        let window = config.window;
+        let n = self.kept.len();
+        for i in 0..n {
+            let centre = self.kept[i];
+            let reach = window - rng.below(window as u64) as usize;
+            let (lo, hi) = (i.saturating_sub(reach), (i + reach + 1).min(n));
+            for j in lo..hi {
+                if j == i {
+                    continue;
+                }
+                let slot = self.input.load(input, self.kept[j]);
+                self.err.fill(0.0);
+                self.examples += 1;
+                for d in 0..=config.negative {
+                    let (target, label) = if d == 0 {
+                        (centre, 1.0)
+                    } else {
+                        let t = shared.noise.draw(rng.next_u64());
+                        if t == centre {
+                            continue;
+                        }
+                        (t, 0.0)
+                    };
+                    let out = self.output.load(output, target);
+                    let h = self.input.row(slot);
+                    let loss = target_step(
+                        h,
+                        self.output.row_mut(out),
+                        &mut self.err,
+                        label,
+                        alpha,
+                        config.compute_loss,
+                    );
+                    self.loss += f64::from(loss);
+                    self.loss_terms += 1;
+                }
+                add(self.input.row_mut(slot), &self.err);
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn cbow(
+        &mut self,
+        shared: &Shared<'_>,
+        rng: &mut SplitMix64,
+        alpha: f32,
+        input: &[f32],
+        output: &[f32],
+    ) {
+        let config = shared.config;
+        let window = config.window;
+        let n = self.kept.len();
+        for i in 0..n {
+            let centre = self.kept[i];
+            let reach = window - rng.below(window as u64) as usize;
+            let (lo, hi) = (i.saturating_sub(reach), (i + reach + 1).min(n));
+            self.context.clear();
+            for j in (lo..hi).filter(|&j| j != i) {
+                let slot = self.input.load(input, self.kept[j]);
+                self.context.push(slot);
+            }
+            if self.context.is_empty() {
+                continue;
+            }
+            self.hidden.fill(0.0);
+            for &slot in &self.context {
+                add(&mut self.hidden, self.input.row(slot));
+            }
+            let inv = 1.0 / self.context.len() as f32;
+            self.hidden.iter_mut().for_each(|x| *x *= inv);
+            self.err.fill(0.0);
+            self.examples += 1;
+            for d in 0..=config.negative {
+                let (target, label) = if d == 0 {
+                    (centre, 1.0)
+                } else {
+                    let t = shared.noise.draw(rng.next_u64());
+                    if t == centre {
+                        continue;
+                    }
+                    (t, 0.0)
+                };
+                let out = self.output.load(output, target);
+                let loss = target_step(
+                    &self.hidden,
+                    self.output.row_mut(out),
+                    &mut self.err,
+                    label,
+                    alpha,
+                    config.compute_loss,
+                );
+                self.loss += f64::from(loss);
+                self.loss_terms += 1;
+            }
+            for &slot in &self.context {
+                add(self.input.row_mut(slot), &self.err);
+            }
+        }
+    }
+}
+
+/// One positive or noise word of negative sampling, as word2vec updates
+/// it: with `f = h·u` and `g = (label - σ(f)) · alpha`, adds `g·u` to
+/// `err` (the input side's update, applied by the caller after all
+/// targets) and `g·h` to `u`. Returns the target's loss
+/// `-ln σ(f)` (label 1) or `-ln σ(-f)` (label 0) if `with_loss`, else 0.
+#[inline(always)]
+fn target_step(
+    h: &[f32],
+    u: &mut [f32],
+    err: &mut [f32],
+    label: f32,
+    alpha: f32,
+    with_loss: bool,
+) -> f32 {
+    let f = dot(h, u);
+    let sigma = sigmoid(f);
+    let g = (label - sigma) * alpha;
+    axpy(g, u, err);
+    axpy(g, h, u);
+    if with_loss {
+        // -ln σ(±f) = ln(1 + exp(∓f)), stable for large |f|.
+        let z = if label > 0.5 { -f } else { f };
+        softplus(z)
+    } else {
+        0.0
+    }
+}
+
+/// `ln(1 + exp(z))` without overflow.
+#[inline(always)]
+fn softplus(z: f32) -> f32 {
+    if z > 0.0 {
+        z + (-z).exp().ln_1p()
+    } else {
+        z.exp().ln_1p()
+    }
+}
+
+/// The logistic function, `1 / (1 + exp(-x))`, exactly (no table).
+#[inline(always)]
+pub(crate) fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// The loss of one negative-sampling example: `input` is the input vector
+/// (skip-gram: a context word's; CBOW: the mean of the context), `outputs`
+/// holds `k + 1` output rows of `input.len()` values, the positive word's
+/// first, then `k` noise words'. The loss is
+/// `-ln σ(input·u₀) - Σᵢ ln σ(-input·uᵢ)`, computed in `f64`.
+///
+/// # Panics
+///
+/// If `outputs.len()` is not a non-zero multiple of `input.len()`.
+pub fn sgns_loss(input: &[f32], outputs: &[f32]) -> f64 {
+    let dim = input.len();
+    assert!(dim > 0 && !outputs.is_empty() && outputs.len() % dim == 0, "rows of input's length");
+    outputs
+        .chunks_exact(dim)
+        .enumerate()
+        .map(|(i, u)| {
+            let f: f64 = input.iter().zip(u).map(|(&a, &b)| f64::from(a) * f64::from(b)).sum();
+            let z = if i == 0 { -f } else { f };
+            if z > 0.0 {
+                z + (-z).exp().ln_1p()
+            } else {
+                z.exp().ln_1p()
+            }
+        })
+        .sum()
+}
+
+/// One negative-sampling update, exactly as training makes it: every
+/// output row (the positive word's first, then the noise words') is
+/// updated in turn by `g·input` with `g = (label - σ(input·u)) · alpha`,
+/// and then `input` by the sum of the `g·u` (with each `u` as it was
+/// before its own update). To first order in `alpha` this is
+/// `-alpha` times the gradient of [`sgns_loss`]. Returns the loss before
+/// the update, as training sums it.
+///
+/// # Panics
+///
+/// If `outputs.len()` is not a non-zero multiple of `input.len()`.
+///
+/// # Examples
+///
+/// ```
+/// use embkit::word2vec::{sgns_loss, sgns_step};
+///
+/// let mut input = vec![0.1, -0.2];
+/// let mut outputs = vec![0.3, 0.1, -0.4, 0.2];
+/// let before = sgns_loss(&input, &outputs);
+/// sgns_step(&mut input, &mut outputs, 0.1);
+/// assert!(sgns_loss(&input, &outputs) < before);
+/// ```
+pub fn sgns_step(input: &mut [f32], outputs: &mut [f32], alpha: f32) -> f32 {
+    let dim = input.len();
+    assert!(dim > 0 && !outputs.is_empty() && outputs.len() % dim == 0, "rows of input's length");
+    let mut err = vec![0.0; dim];
+    let mut loss = 0.0;
+    for (i, u) in outputs.chunks_exact_mut(dim).enumerate() {
+        let label = if i == 0 { 1.0 } else { 0.0 };
+        loss += target_step(input, u, &mut err, label, alpha, true);
+    }
+    add(input, &err);
+    loss
+}
+
+/// `a·b` with eight partial sums (vectorised; the same bits with or
+/// without AVX, as the order of additions is fixed).
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    const LANES: usize = 8;
+    let mut acc = [0.0f32; LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for i in 0..LANES {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    let mut tail = 0.0f32;
+    for (x, y) in ra.iter().zip(rb) {
+        tail += x * y;
+    }
+    let (lo, hi) = acc.split_at(4);
+    let pairs = [lo[0] + hi[0], lo[1] + hi[1], lo[2] + hi[2], lo[3] + hi[3]];
+    (pairs[0] + pairs[2]) + (pairs[1] + pairs[3]) + tail
+}
+
+/// `y += a·x`.
+#[inline(always)]
+fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
+    for (y, &x) in y.iter_mut().zip(x) {
+        *y += a * x;
+    }
+}
+
+/// `y += x`.
+#[inline(always)]
+fn add(y: &mut [f32], x: &[f32]) {
+    for (y, &x) in y.iter_mut().zip(x) {
+        *y += x;
+    }
+}
+
+/// SplitMix64 (Steele, Lea and Flood): a small, fast generator whose
+/// output is fixed by its definition, so a seed gives the same run with
+/// any version of the `rand` crate.
+#[derive(Debug, Clone)]
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    #[inline(always)]
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        mix(self.0)
+    }
+
+    /// Uniform in `0..n` (`n < 2³²`), by the multiply-shift of 32 bits.
+    #[inline(always)]
+    fn below(&mut self, n: u64) -> u64 {
+        ((self.next_u64() >> 32) * n) >> 32
+    }
+
+    /// Uniform in `[0, 1)`, 24 bits.
+    fn unit_f32(&mut self) -> f32 {
+        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
+    }
+}
+
+/// SplitMix64's finaliser: a bijective mix of 64 bits.
+#[inline(always)]
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jobs_hold_at_most_batch_words_and_cover_every_sentence() {
+        let mut sentences = Sentences::new();
+        for len in [3, 4, 2, 7, 1, 1] {
+            sentences.push(&vec![0; len]);
+        }
+        let jobs = jobs(&sentences, 7);
+        let ranges: Vec<_> = jobs.iter().map(|j| j.sentences.clone()).collect();
+        assert_eq!(ranges, [0..2, 2..3, 3..4, 4..6]);
+        let before: Vec<_> = jobs.iter().map(|j| j.words_before).collect();
+        assert_eq!(before, [0, 7, 9, 16]);
+    }
+
+    #[test]
+    fn dot_matches_the_plain_sum() {
+        let a: Vec<f32> = (0..19).map(|i| i as f32 * 0.5).collect();
+        let b: Vec<f32> = (0..19).map(|i| 1.0 - i as f32).collect();
+        let plain: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+        assert!((dot(&a, &b) - plain).abs() < 1e-3);
+    }
+
+    #[test]
+    fn softplus_is_stable() {
+        assert!((softplus(0.0) - std::f32::consts::LN_2).abs() < 1e-7);
+        assert_eq!(softplus(100.0), 100.0);
+        assert!(softplus(-100.0) >= 0.0 && softplus(-100.0) < 1e-30);
+    }
+}
