@@ -1,6 +1,8 @@
 //! Exact top-k: `query::nearest_neighbors` (one query, norms computed as
-//! it goes, one thread) and `query::ExactIndex::search` (norms computed
-//! once; one or more threads) over a whole table.
+//! it goes, one thread), `query::nearest_neighbors_by` (the full f32 scan,
+//! `…/full_scan`) and `query::ExactIndex::search` (norms and, on large
+//! tables, 8-bit rows computed once; one or more threads) over a whole
+//! table.
 //!
 //! Cases are named by their parameters, `rows=…/dim=…/k=…[/threads=…]`;
 //! throughput is the bytes of the table read per query (`rows · dim · 4`).
@@ -20,7 +22,9 @@ use std::hint::black_box;
 use criterion::{BenchmarkId, Criterion, Throughput};
 use std::time::Instant;
 
-use embkit::query::{nearest_neighbors, ExactIndex, HnswConfig, HnswIndex, Similarity};
+use embkit::query::{
+    nearest_neighbors, nearest_neighbors_by, ExactIndex, HnswConfig, HnswIndex, Similarity,
+};
 use embkit::{Init, Threads};
 use ndarray::{Array2, ArrayView2};
 use rand::rngs::StdRng;
@@ -69,6 +73,27 @@ fn exact_index(c: &mut Criterion) {
             let index = ExactIndex::new(values.view(), similarity, Threads::available());
             for threads in [1, 2] {
                 let threads = Threads::new(threads).expect("at least 1");
+                // The full f32 scan, without the index's 8-bit first pass.
+                group.bench_function(
+                    BenchmarkId::from_parameter(format!(
+                        "{similarity}/rows={rows}/dim={dim}/k={k}/threads={threads}/full_scan"
+                    )),
+                    |b| {
+                        b.iter(|| {
+                            black_box(
+                                nearest_neighbors_by(
+                                    values.view(),
+                                    black_box(&query),
+                                    k,
+                                    &[],
+                                    similarity,
+                                    threads,
+                                )
+                                .expect("valid"),
+                            )
+                        })
+                    },
+                );
                 group.bench_function(
                     BenchmarkId::from_parameter(format!(
                         "{similarity}/rows={rows}/dim={dim}/k={k}/threads={threads}"

@@ -594,7 +594,9 @@ impl Scan<'_> {
                     }
                     None => {
                         for (id, row) in ids_and_rows {
-                            let (dot, squared) = scan::dot_and_squared_norm(query, row);
+                            // Two kernels, not one fused: the fused loop's 32
+                            // accumulators are not vectorised (Rust 1.95).
+                            let (dot, squared) = (scan::dot(query, row), scan::dot(row, row));
                             let s = scan::cosine(dot, inv_query, scan::inverse_norm(squared));
                             keep(&mut top, id, s, 0.0);
                         }
@@ -602,10 +604,12 @@ impl Scan<'_> {
                 }
             }
             (Similarity::Euclidean, _) => {
-                // Rows are scanned in ascending id order, so a row no
-                // nearer than the worst kept one can never replace it: skip
-                // the square root for it. (A NaN bound skips nothing.)
-                let mut bound = f32::INFINITY;
+                // Rows are scanned in ascending id order, so once `k` rows
+                // are kept, a row no nearer than the worst kept one can
+                // never replace it: skip the square root for it. The bound
+                // is NaN (skips nothing) until then, so rows at an infinite
+                // distance are kept while there is room.
+                let mut bound = f32::NAN;
                 for (id, row) in ids_and_rows {
                     let squared = scan::squared_distance(query, row);
                     if squared >= bound {
@@ -759,6 +763,27 @@ mod tests {
             for parts in 2..6 {
                 proptest::prop_assert_eq!(&scan.top_k_in_parts(&query, k, &exclude, parts), &one);
             }
+        }
+    }
+
+    /// Regression: rows at an infinite Euclidean distance (their squared
+    /// distance overflows f32) were skipped even when fewer than `k` rows
+    /// were kept, so fewer neighbours than rows came back.
+    #[test]
+    fn rows_at_an_infinite_distance_are_kept_while_there_is_room() {
+        let table = array![[1e20, 0.0], [0.0, 1.0], [-1e20, 3.0]];
+        for threads in [1, 2] {
+            let near = nearest_neighbors_by(
+                table.view(),
+                &[0.0, 0.0],
+                3,
+                &[],
+                Similarity::Euclidean,
+                Threads::new(threads).unwrap(),
+            )
+            .unwrap();
+            let got: Vec<(u32, f32)> = near.iter().map(|n| (n.id, n.similarity)).collect();
+            assert_eq!(got, vec![(1, -1.0), (0, f32::NEG_INFINITY), (2, f32::NEG_INFINITY)]);
         }
     }
 

@@ -79,31 +79,6 @@ pub(crate) fn squared_distance(a: &[f32], b: &[f32]) -> f32 {
     reduce(acc) + tail
 }
 
-/// `a·b` and `|b|²` in one pass over `b`, each summed exactly as
-/// [`dot`] and [`dot`]`(b, b)` sum them.
-#[inline(always)]
-pub(crate) fn dot_and_squared_norm(a: &[f32], b: &[f32]) -> (f32, f32) {
-    assert_eq!(a.len(), b.len(), "vectors of equal length");
-    let mut acc = [0.0f32; LANES];
-    let mut sq = [0.0f32; LANES];
-    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        let x: &[f32; LANES] = x.try_into().expect("chunk of LANES");
-        let y: &[f32; LANES] = y.try_into().expect("chunk of LANES");
-        for i in 0..LANES {
-            acc[i] += x[i] * y[i];
-            sq[i] += y[i] * y[i];
-        }
-    }
-    let (mut tail, mut tail_sq) = (0.0f32, 0.0f32);
-    for (x, y) in ra.iter().zip(rb) {
-        tail += x * y;
-        tail_sq += y * y;
-    }
-    (reduce(acc) + tail, reduce(sq) + tail_sq)
-}
-
 /// `1 / |v|` from `|v|²` in f64, and 0 for a zero vector (so its cosine
 /// with anything is 0).
 #[inline]
@@ -276,9 +251,6 @@ mod tests {
             let b: Vec<f32> = (0..len).map(|i| ((i * 5 % 13) as f32 - 6.0) / 4.0).collect();
             let want = plain_dot(&a, &b);
             assert!((f64::from(dot(&a, &b)) - want).abs() < 1e-4, "len {len}");
-            let (d, sq) = dot_and_squared_norm(&a, &b);
-            assert_eq!(d, dot(&a, &b));
-            assert_eq!(sq, dot(&b, &b));
             let diff: Vec<f32> = a.iter().zip(&b).map(|(x, y)| x - y).collect();
             let want = plain_dot(&diff, &diff);
             assert!((f64::from(squared_distance(&a, &b)) - want).abs() < 1e-4, "len {len}");
