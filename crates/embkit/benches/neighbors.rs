@@ -1,8 +1,8 @@
 //! Exact top-k: `query::nearest_neighbors` (one query, norms computed as
 //! it goes, one thread), `query::nearest_neighbors_by` (the full f32 scan,
-//! `…/full_scan`) and `query::ExactIndex::search` (norms and, on large
-//! tables, 8-bit rows computed once; one or more threads) over a whole
-//! table.
+//! `…/full_scan`, row norms computed as it goes) and
+//! `query::ExactIndex::search` (row norms computed once) over a whole
+//! table, on one or more threads.
 //!
 //! Cases are named by their parameters, `rows=…/dim=…/k=…[/threads=…]`;
 //! throughput is the bytes of the table read per query (`rows · dim · 4`).
@@ -73,7 +73,7 @@ fn exact_index(c: &mut Criterion) {
             let index = ExactIndex::new(values.view(), similarity, Threads::available());
             for threads in [1, 2] {
                 let threads = Threads::new(threads).expect("at least 1");
-                // The full f32 scan, without the index's 8-bit first pass.
+                // The free function: row norms computed as it goes.
                 group.bench_function(
                     BenchmarkId::from_parameter(format!(
                         "{similarity}/rows={rows}/dim={dim}/k={k}/threads={threads}/full_scan"
