@@ -979,6 +979,68 @@ fn mix(mut z: u64) -> u64 {
 mod tests {
     use super::*;
 
+    /// A job trained through a worker's overlays and merged gives the same
+    /// tables as the job trained in place: bit for bit when its rows are
+    /// copied back (thread 0), up to rounding when added as differences.
+    #[test]
+    fn overlay_then_merge_equals_training_in_place() {
+        let lines: Vec<String> = (0..40)
+            .map(|i| format!("w{} w{} w{} w{} w1 w2", i % 7, i % 5, i % 3, i % 11))
+            .collect();
+        for architecture in [Architecture::SkipGram, Architecture::Cbow] {
+            let config = SkipGramConfig::new()
+                .with_min_count(1)
+                .with_embedding_dim(10)
+                .with_architecture(architecture);
+            let mut model = config.init(config.build_vocab(&lines).unwrap()).unwrap();
+            // Non-zero output rows, so differences are not trivially exact.
+            model.output.iter_mut().enumerate().for_each(|(i, x)| *x = (i % 13) as f32 * 0.01);
+            let sentences = model.encode(&lines);
+            let noise = NoiseTable::new(model.vocab.counts(), config.ns_exponent).unwrap();
+            let keep = keep_thresholds(model.vocab.counts(), config.sample);
+            let corpus_words = sentences.num_words() as u64;
+            let shared = Shared {
+                config: &config,
+                noise: &noise,
+                keep: &keep,
+                sentences: &sentences,
+                corpus_words,
+                total_words: corpus_words as f64,
+            };
+            let job = &jobs(&sentences, config.batch_words)[0];
+            let dim = config.embedding_dim;
+
+            let (mut input, mut output) = (model.input.clone(), model.output.clone());
+            let mut scratch = Scratch::new(dim);
+            scratch.run(
+                &shared,
+                job,
+                0,
+                &mut Direct { table: &mut input, dim },
+                &mut Direct { table: &mut output, dim },
+            );
+
+            for first in [true, false] {
+                let mut worker = Worker::new(model.vocab.len(), dim);
+                worker.run(&shared, job, 0, first, &model.input, &model.output);
+                let (mut merged_in, mut merged_out) = (model.input.clone(), model.output.clone());
+                worker.input.merge_into(&mut merged_in, first);
+                worker.output.merge_into(&mut merged_out, first);
+                if first {
+                    assert_eq!(merged_in, input);
+                    assert_eq!(merged_out, output);
+                } else {
+                    for (a, b) in
+                        merged_in.iter().chain(&merged_out).zip(input.iter().chain(&output))
+                    {
+                        assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+                    }
+                }
+                assert_eq!(worker.scratch.examples, scratch.examples);
+            }
+        }
+    }
+
     #[test]
     fn jobs_hold_at_most_batch_words_and_cover_every_sentence() {
         let mut sentences = Sentences::new();
