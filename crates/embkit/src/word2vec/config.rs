@@ -85,8 +85,8 @@ pub struct SkipGramConfig {
     /// longer sentence is cut into pieces of this many words (gensim's
     /// `batch_words` and `MAX_WORDS_IN_BATCH`). Default 10,000.
     pub batch_words: usize,
-    /// Compute the mean loss per epoch (one more logarithm per example,
-    /// about a fifth slower). Default `false`.
+    /// Compute the mean loss per epoch (costs one more logarithm per
+    /// positive or noise word). Default `false`.
     pub compute_loss: bool,
     /// The seed of the initial vectors, the sub-sampling, the windows and
     /// the noise words. Default 1.
