@@ -118,7 +118,9 @@ fn read_header(reader: &mut impl Read, path: &Path) -> Result<Header> {
     let Lit::Str(descr) = get("descr")? else {
         return Err(bad(header_start, "the header's descr is not a string".into()));
     };
-    let (order, kind) = descr.split_at(descr.len().min(1));
+    // Checked: a descr that starts with a multi-byte character (a damaged
+    // header) is an unsupported dtype, not a panic.
+    let (order, kind) = descr.split_at_checked(1).unwrap_or((descr.as_str(), ""));
     let big_endian = match order {
         "<" => false,
         ">" => true,

@@ -541,3 +541,24 @@ fn hnsw_index_files_never_panic() {
         panic!("{e}");
     }
 }
+
+/// Regression (found by `npy_readers_never_panic` with 8,000 cases): a
+/// `.npy` header whose dtype starts with a multi-byte character (here a
+/// byte-order mark) panicked when the byte order was split off.
+#[test]
+fn an_npy_dtype_starting_with_a_multibyte_character_is_an_error() {
+    let dir = scratch("npy-descr");
+    fs::create_dir_all(&dir).unwrap();
+    let dict = "{'descr': '\u{feff}<f4', 'fortran_order': False, 'shape': (1, 2), }\n";
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(dict.as_bytes());
+    bytes.extend_from_slice(&[1.0f32.to_le_bytes(), 2.0f32.to_le_bytes()].concat());
+    let path = dir.join("t.npy");
+    fs::write(&path, bytes).unwrap();
+    fs::write(dir.join("t.vocab.txt"), "a\n").unwrap();
+    let err = Vectors::read(&path, VectorFormat::Npy).unwrap_err();
+    assert!(matches!(err, Error::BadBinaryFile { .. }), "{err:?}");
+    assert!(err.to_string().contains("unsupported dtype"), "{err}");
+    let _ = fs::remove_dir_all(&dir);
+}
