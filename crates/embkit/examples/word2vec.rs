@@ -21,7 +21,7 @@ use std::io::BufReader;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use embkit::data::{Corpus, DataOptions};
+use embkit::data::{letter_tokens, Corpus, DataOptions};
 use embkit::format::VectorFormat;
 use embkit::query::{evaluate_analogies, evaluate_similarity, AnalogyMethod};
 use embkit::word2vec::{Architecture, SkipGramConfig};
@@ -81,7 +81,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for file in &files {
         let (corpus, _) = Corpus::read(file, &DataOptions::new())?;
         for line in corpus.lines() {
-            tokenize(line, &mut tokens);
+            letter_tokens(line, &mut tokens);
         }
     }
     let lines: Vec<String> = tokens.chunks(1000).map(|chunk| chunk.join(" ")).collect();
@@ -158,21 +158,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         fmt(GENSIM_TOKENS * 5.0 / gensim.2, 0)
     );
     Ok(())
-}
-
-/// The gensim baseline's tokens: lowercase, then the runs of `a`-`z`.
-fn tokenize(line: &str, tokens: &mut Vec<String>) {
-    let mut word = String::new();
-    for c in line.chars().flat_map(char::to_lowercase) {
-        if c.is_ascii_lowercase() {
-            word.push(c);
-        } else if !word.is_empty() {
-            tokens.push(std::mem::take(&mut word));
-        }
-    }
-    if !word.is_empty() {
-        tokens.push(word);
-    }
 }
 
 fn fmt(x: f64, decimals: usize) -> String {

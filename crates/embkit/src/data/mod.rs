@@ -25,6 +25,7 @@ mod batches;
 mod corpus;
 mod interactions;
 mod labelled;
+mod letter_tokens;
 mod rows;
 mod split;
 
@@ -32,5 +33,6 @@ pub use batches::ShuffledBatches;
 pub use corpus::Corpus;
 pub use interactions::{Interaction, Interactions, KeyIndex, UNKNOWN_ID};
 pub use labelled::LabelledTexts;
+pub use letter_tokens::{letter_sentences, letter_tokens};
 pub use rows::{open_text, DataOptions, DataReport, Delimiter, Header, Rows, MAX_DATA_PROBLEMS};
 pub use split::{k_fold, leave_last_out, ratio_split, shuffled_indices, Split};

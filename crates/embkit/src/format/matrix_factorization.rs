@@ -49,6 +49,9 @@ pub enum ModelKind {
     Sequential,
     /// A [`MatrixFactorization`], read by [`SavedMatrixFactorization`].
     MatrixFactorization,
+    /// A [`BagClassifier`](crate::model::BagClassifier), read by
+    /// [`SavedBagClassifier`](super::SavedBagClassifier).
+    BagClassifier,
 }
 
 impl ModelKind {
@@ -57,6 +60,7 @@ impl ModelKind {
         match self {
             ModelKind::Sequential => "sequential",
             ModelKind::MatrixFactorization => "matrix_factorization",
+            ModelKind::BagClassifier => "bag_classifier",
         }
     }
 
@@ -87,16 +91,19 @@ impl ModelKind {
         Self::of_metadata(&meta).map_err(bad)
     }
 
-    fn of_metadata(meta: &HashMap<String, String>) -> Result<Self, String> {
+    pub(crate) fn of_metadata(meta: &HashMap<String, String>) -> Result<Self, String> {
         match (meta.get(MODEL_KIND_KEY).map(String::as_str), meta.get("format").map(String::as_str))
         {
             (Some("sequential"), _) | (None, Some(FORMAT_NAME)) => Ok(ModelKind::Sequential),
             (Some("matrix_factorization"), _) | (None, Some(MF_FORMAT_NAME)) => {
                 Ok(ModelKind::MatrixFactorization)
             }
+            (Some("bag_classifier"), _) | (None, Some(super::BAG_FORMAT_NAME)) => {
+                Ok(ModelKind::BagClassifier)
+            }
             (Some(kind), _) => Err(format!(
                 "model kind {kind:?} is not known to this embkit (sequential, \
-                 matrix_factorization)"
+                 matrix_factorization, bag_classifier)"
             )),
             (None, Some(format)) => Err(format!("format is {format:?}, not an embkit model")),
             (None, None) => Err("metadata has no `format`: not an embkit model".into()),

@@ -18,9 +18,10 @@
 //! renamed, so a crash never leaves half a file under the real name.
 //!
 //! A [`MatrixFactorization`](crate::model::MatrixFactorization) is saved
-//! in a directory of its own layout ([`SavedMatrixFactorization`]); the
-//! `model_kind` metadata field tells the two apart ([`ModelKind`]), and a
-//! model without it is a [`Sequential`] one.
+//! in a directory of its own layout ([`SavedMatrixFactorization`]), and so
+//! is a [`BagClassifier`](crate::model::BagClassifier)
+//! ([`SavedBagClassifier`]); the `model_kind` metadata field tells them
+//! apart ([`ModelKind`]), and a model without it is a [`Sequential`] one.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
@@ -33,6 +34,7 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 // Word vectors in interchange formats (word2vec, GloVe, fastText, TSV,
 // .npy, safetensors): `Vectors`, `VectorReader`, `VectorWriter`, `convert`.
+mod bag_classifier;
 mod matrix_factorization;
 mod npy;
 mod reader;
@@ -42,6 +44,7 @@ mod vectors;
 mod word2vec;
 mod writer;
 
+pub use bag_classifier::{SavedBagClassifier, BAG_FORMAT_NAME};
 pub use matrix_factorization::{
     ModelKind, SavedMatrixFactorization, ITEMS_FILE, MF_FORMAT_NAME, MODEL_KIND_KEY, USERS_FILE,
 };

@@ -161,8 +161,12 @@ pub(crate) fn safetensors_header(name: &str, rows: usize, dim: usize) -> Result<
 /// Opens the embedding table of a saved model directory and its words.
 /// A LoRA table is read merged.
 pub(crate) fn open_model(dir: &Path, options: &ReadOptions) -> Result<Box<dyn RowSource>> {
-    if ModelKind::of_dir(dir)? == ModelKind::MatrixFactorization {
-        return open_matrix_factorization(dir, options.table.as_deref());
+    match ModelKind::of_dir(dir)? {
+        ModelKind::MatrixFactorization => {
+            return open_matrix_factorization(dir, options.table.as_deref())
+        }
+        ModelKind::BagClassifier => return open_bag_classifier(dir, options.table.as_deref()),
+        _ => {}
     }
     if let Some(table) = options.table.as_deref().filter(|&t| t != "embedding") {
         return Err(Error::config(
@@ -196,6 +200,42 @@ pub(crate) fn open_model(dir: &Path, options: &ReadOptions) -> Result<Box<dyn Ro
     Ok(Box::new(MemoryRows::new(
         table.weights().to_vec(),
         rows,
+        dim,
+        words,
+        &dir.join(MODEL_FILE),
+        0,
+        4,
+        false,
+    )))
+}
+
+/// The word rows of a saved bag classifier (the bigram rows left out),
+/// named by its vocabulary.
+fn open_bag_classifier(dir: &Path, table: Option<&str>) -> Result<Box<dyn RowSource>> {
+    if let Some(table) = table.filter(|&t| t != "words") {
+        return Err(Error::config(
+            "table",
+            format!(
+                "the bag classifier in {} exports one table, `words`; got {table:?}",
+                dir.display()
+            ),
+        ));
+    }
+    let saved = super::SavedBagClassifier::load(dir)?;
+    let Some(vocab) = saved.vocab else {
+        return Err(Error::config(
+            "vocab",
+            format!(
+                "the model in {} has no {VOCAB_FILE}, so its rows have no words",
+                dir.display()
+            ),
+        ));
+    };
+    let (n, dim) = (saved.model.config().num_words, saved.model.config().embedding_dim);
+    let words = Words::List { words: vocab.into_iter(), path: dir.join(VOCAB_FILE), line: 0 };
+    Ok(Box::new(MemoryRows::new(
+        saved.model.bag().weights()[..n * dim].to_vec(),
+        n,
         dim,
         words,
         &dir.join(MODEL_FILE),

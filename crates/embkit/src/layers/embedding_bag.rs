@@ -755,6 +755,16 @@ impl EmbeddingBag {
         (&mut self.weights, &self.grad)
     }
 
+    /// The last gradient, mutably, for gradient clipping before a step
+    /// (empty for a table that is not trainable, as
+    /// [`Embedding::grads_mut`](crate::Embedding::grads_mut)).
+    pub fn grads_mut(&mut self) -> Vec<crate::optim::GradMut<'_>> {
+        if !self.config.trainable {
+            return Vec::new();
+        }
+        vec![crate::optim::GradMut::Rows(&mut self.grad)]
+    }
+
     /// Applies the last gradient with `optimizer` under the parameter name
     /// `key` ([`Optimizer::step_rows`]): only the rows in the gradient
     /// change. Does nothing for a table that is not

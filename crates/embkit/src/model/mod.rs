@@ -6,10 +6,12 @@
 //! (matrix factorisation, skip-gram) implement [`Model`] and train with
 //! the same [`fit`].
 
+mod bag_classifier;
 mod matrix_factorization;
 mod sequential;
 mod train;
 
+pub use bag_classifier::{BagClassifier, BagClassifierConfig};
 pub use matrix_factorization::{MatrixFactorization, MatrixFactorizationConfig};
 pub use sequential::{Sequential, SequentialConfig};
 pub use train::{

@@ -1,5 +1,6 @@
 //! The integration tests: one binary, one module per area.
 
+mod bag_classifier;
 mod data;
 mod embedding;
 mod embedding_bag;

@@ -1,0 +1,175 @@
+//! Integration tests: the fastText-style bag classifier, its gradient,
+//! training, saving and loading.
+
+use embkit::format::{ModelKind, SavedBagClassifier, SavedModel, VectorFormat, Vectors};
+use embkit::model::{BagClassifier, BagClassifierConfig};
+use embkit::{AdamConfig, Dataset, Error, Loss, Metric, Model, NoObserver, TrainConfig};
+use ndarray::{array, Array1, Array2, ArrayD};
+use rand::{rngs::StdRng, Rng, SeedableRng};
+
+fn small_model(seed: u64) -> BagClassifier {
+    let config = BagClassifierConfig::new(6, 3).with_embedding_dim(4).with_bigram_buckets(5);
+    let mut model = config.init(&mut StdRng::seed_from_u64(seed)).unwrap();
+    // The output layer starts at zero; give it values so every path has a
+    // gradient.
+    let mut rng = StdRng::seed_from_u64(seed + 1);
+    model.dense_mut().kernel_mut().mapv_inplace(|_| rng.random_range(-1.0..1.0));
+    model.dense_mut().bias_mut().mapv_inplace(|_| rng.random_range(-0.5..0.5));
+    model
+}
+
+fn loss_of(model: &mut BagClassifier, ids: &Array2<u32>, y: &ArrayD<f32>) -> f64 {
+    let loss = Loss::SparseCategoricalCrossentropy { from_logits: false };
+    f64::from(model.evaluate_batch(ids.view(), &loss, y.view()).unwrap().0)
+}
+
+/// Every gradient of a training step (the table's rows and the output
+/// layer) matches central differences of the loss.
+#[test]
+fn gradient_matches_finite_differences() {
+    let mut model = small_model(3);
+    let config = model.config().clone();
+    let docs: Vec<&[u32]> = vec![&[1, 2, 3, 2], &[4, 5], &[2, 0, 1], &[5, 5, 5, 3, 1]];
+    let ids = config.documents(docs, None);
+    let y = Array1::from(vec![0.0f32, 2.0, 1.0, 2.0]).into_dyn();
+    let loss = Loss::SparseCategoricalCrossentropy { from_logits: false };
+    model.forward(ids.view(), true).unwrap();
+    model.backward(&loss, y.view()).unwrap();
+    let table_grad = model.bag().grad().to_dense(config.num_embeddings());
+    let kernel_grad = model.dense().kernel_grad().clone();
+    let bias_grad = model.dense().bias_grad().clone();
+    assert!(table_grad.iter().any(|&g| g != 0.0));
+
+    let eps = 1e-2f32;
+    let check = |numeric: f64, analytic: f32, what: String| {
+        let diff = (numeric - f64::from(analytic)).abs();
+        assert!(
+            diff < 2e-3 + 1e-2 * numeric.abs(),
+            "{what}: numeric {numeric}, analytic {analytic}"
+        );
+    };
+    // Table rows (padding row 0 gets no gradient and is left out of bags).
+    for (i, &g) in table_grad.iter().enumerate() {
+        let orig = model.bag().weights()[i];
+        model.bag_mut().weights_mut()[i] = orig + eps;
+        let up = loss_of(&mut model, &ids, &y);
+        model.bag_mut().weights_mut()[i] = orig - eps;
+        let down = loss_of(&mut model, &ids, &y);
+        model.bag_mut().weights_mut()[i] = orig;
+        check((up - down) / (2.0 * f64::from(eps)), g, format!("table[{i}]"));
+    }
+    for ((r, c), &g) in kernel_grad.indexed_iter() {
+        let orig = model.dense().kernel()[[r, c]];
+        model.dense_mut().kernel_mut()[[r, c]] = orig + eps;
+        let up = loss_of(&mut model, &ids, &y);
+        model.dense_mut().kernel_mut()[[r, c]] = orig - eps;
+        let down = loss_of(&mut model, &ids, &y);
+        model.dense_mut().kernel_mut()[[r, c]] = orig;
+        check((up - down) / (2.0 * f64::from(eps)), g, format!("kernel[{r}, {c}]"));
+    }
+    for (c, &g) in bias_grad.iter().enumerate() {
+        let orig = model.dense().bias()[c];
+        model.dense_mut().bias_mut()[c] = orig + eps;
+        let up = loss_of(&mut model, &ids, &y);
+        model.dense_mut().bias_mut()[c] = orig - eps;
+        let down = loss_of(&mut model, &ids, &y);
+        model.dense_mut().bias_mut()[c] = orig;
+        check((up - down) / (2.0 * f64::from(eps)), g, format!("bias[{c}]"));
+    }
+}
+
+/// Padding a batch to a longer length changes nothing.
+#[test]
+fn padding_does_not_change_the_output() {
+    let mut model = small_model(0);
+    let short = array![[1u32, 2, 3], [4, 0, 0]];
+    let long = array![[1u32, 2, 3, 0, 0, 0], [4, 0, 0, 0, 0, 0]];
+    assert_eq!(model.predict(short.view(), 8).unwrap(), model.predict(long.view(), 1).unwrap());
+}
+
+/// Training separates two classes told apart by a bigram only: the
+/// words are the same, their order differs.
+#[test]
+fn bigrams_tell_word_order_apart() {
+    let config = BagClassifierConfig::new(4, 2).with_embedding_dim(8).with_bigram_buckets(64);
+    let docs: Vec<Vec<u32>> =
+        (0..40).map(|i| if i % 2 == 0 { vec![1, 2, 3] } else { vec![3, 2, 1] }).collect();
+    let ids = config.documents(docs.iter().map(Vec::as_slice), None);
+    let y = Array1::from((0..40).map(|i| (i % 2) as f32).collect::<Vec<_>>()).into_dyn();
+    let mut model = config.init(&mut StdRng::seed_from_u64(0)).unwrap();
+    let train = TrainConfig::new(
+        Loss::SparseCategoricalCrossentropy { from_logits: false },
+        AdamConfig::new().with_learning_rate(0.05).into(),
+    )
+    .with_metrics(vec![Metric::Accuracy])
+    .with_epochs(20)
+    .with_batch_size(4);
+    model.fit(Dataset::new(ids.view(), y.view()).unwrap(), None, &train, &mut NoObserver).unwrap();
+    let e = model
+        .evaluate(Dataset::new(ids.view(), y.view()).unwrap(), &train.loss, &train.metrics, 16)
+        .unwrap();
+    assert_eq!(e.metrics["accuracy"], 1.0);
+
+    let words_only = BagClassifierConfig::new(4, 2).with_bigram_buckets(0);
+    let ids = words_only.documents(docs.iter().map(Vec::as_slice), None);
+    let reversed: Vec<u32> = ids.row(1).iter().rev().copied().collect();
+    assert_eq!(ids.row(0).to_vec(), reversed);
+}
+
+#[test]
+fn ids_past_the_table_are_errors() {
+    let mut model = small_model(0);
+    let err = model.predict(array![[1u32, 11]].view(), 4).unwrap_err();
+    assert!(matches!(err, Error::IdOutOfRange { id: 11, .. }), "{err}");
+}
+
+/// Save → load gives the same weights, configs and vocabulary; the kind
+/// is recorded, a sequential loader refuses the file, and the word rows
+/// export as vectors.
+#[test]
+fn save_load_round_trip() {
+    let mut model = small_model(7);
+    let ids = array![[1u32, 2, 3], [4, 5, 0]];
+    let mut saved = SavedBagClassifier::new(model.clone());
+    saved.vocab = Some(["", "[UNK]", "a", "b", "c", "d"].map(String::from).to_vec());
+    saved.train_config = Some(BagClassifier::default_train_config());
+    saved.metadata.insert("classes".into(), "[\"x\",\"y\",\"z\"]".into());
+    let path = std::env::temp_dir().join(format!("embkit-bag-{}", std::process::id()));
+    let dir = TempDir(path);
+    saved.save(dir.path()).unwrap();
+    assert_eq!(ModelKind::of_dir(dir.path()).unwrap(), ModelKind::BagClassifier);
+    let mut back = SavedBagClassifier::load(dir.path()).unwrap();
+    assert_eq!(back.model.config(), model.config());
+    assert_eq!(back.model.bag().weights(), model.bag().weights());
+    assert_eq!(back.model.dense().kernel(), model.dense().kernel());
+    assert_eq!(back.vocab, saved.vocab);
+    assert_eq!(back.train_config, saved.train_config);
+    assert_eq!(back.metadata, saved.metadata);
+    assert_eq!(back.model.predict(ids.view(), 2).unwrap(), model.predict(ids.view(), 2).unwrap());
+    let err = SavedModel::load(dir.path()).unwrap_err();
+    assert!(err.to_string().contains("bag_classifier"), "{err}");
+
+    let vectors = Vectors::read(dir.path(), VectorFormat::Model).unwrap();
+    assert_eq!((vectors.len(), vectors.dim()), (6, 4));
+    assert_eq!(vectors.get("b").unwrap(), &model.bag().weights()[12..16]);
+
+    // A vocabulary of the wrong size is refused on load.
+    std::fs::write(dir.path().join("vocab.txt"), "a\nb\n").unwrap();
+    let err = SavedBagClassifier::load(dir.path()).unwrap_err();
+    assert!(err.to_string().contains("has 2 words"), "{err}");
+}
+
+/// A directory removed when the test ends.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
