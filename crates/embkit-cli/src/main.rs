@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bag;
 mod cmd;
 mod output;
 mod pipeline;

@@ -8,6 +8,7 @@ use embkit::data::{DataOptions, Interactions, LabelledTexts, UNKNOWN_ID};
 use embkit::format::{ModelKind, SavedMatrixFactorization, ITEMS_FILE, USERS_FILE};
 use serde_json::json;
 
+use crate::bag::BagTextClassifier;
 use crate::cmd::train::{rmse_mae, warn_skipped};
 use crate::output::Out;
 use crate::pipeline::TextClassifier;
@@ -40,6 +41,7 @@ pub fn run(args: Args) -> Result<()> {
     match kind {
         ModelKind::MatrixFactorization => ratings(&args, &options, &mut out),
         ModelKind::Sequential => classify(&args, &options, &mut out),
+        ModelKind::BagClassifier => classify_bag(&args, &options, &mut out),
         other => bail!("{}: cannot evaluate a {other} model", args.model.display()),
     }
 }
@@ -91,17 +93,37 @@ fn classify(args: &Args, options: &DataOptions, out: &mut Out) -> Result<()> {
     let (data, report) = LabelledTexts::read(&args.data, options)?;
     warn_skipped(&args.data, &report);
     let predictions = classifier.predict(data.texts())?;
+    report_classes(args, &data, &predictions, report.skipped, "sequence", out)
+}
+
+fn classify_bag(args: &Args, options: &DataOptions, out: &mut Out) -> Result<()> {
+    let mut classifier = BagTextClassifier::load(&args.model)?;
+    let (data, report) = LabelledTexts::read(&args.data, options)?;
+    warn_skipped(&args.data, &report);
+    let predictions = classifier.predict(data.texts())?;
+    report_classes(args, &data, &predictions, report.skipped, "bag", out)
+}
+
+fn report_classes(
+    args: &Args,
+    data: &LabelledTexts,
+    predictions: &[crate::pipeline::Prediction],
+    skipped: usize,
+    architecture: &str,
+    out: &mut Out,
+) -> Result<()> {
     let predicted: Vec<&str> = predictions.iter().map(|p| p.label.as_str()).collect();
     let (accuracy, macro_f1, per_class) = accuracy_and_macro_f1(data.labels(), &predicted);
     out.record(json!({
         "task": "classify",
+        "architecture": architecture,
         "model": args.model,
         "data": args.data,
         "accuracy": accuracy,
         "macro_f1": macro_f1,
         "texts": data.len(),
         "f1": per_class,
-        "skipped_rows": report.skipped,
+        "skipped_rows": skipped,
     }))?;
     out.text(format!("{:<16}{}", "metric", "value"))?;
     out.text(format!("{:<16}{accuracy:.4}", "accuracy"))?;
@@ -117,7 +139,7 @@ fn classify(args: &Args, options: &DataOptions, out: &mut Out) -> Result<()> {
 /// list (scikit-learn's `f1_score(average="macro")`; a class never
 /// predicted and never true does not count; an F1 with no true and no
 /// predicted positive is 0).
-fn accuracy_and_macro_f1(
+pub fn accuracy_and_macro_f1(
     truth: &[String],
     predicted: &[&str],
 ) -> (f64, f64, BTreeMap<String, f64>) {

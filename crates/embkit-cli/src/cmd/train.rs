@@ -1,22 +1,27 @@
-//! `embkit train`: a text classifier from a `label<TAB>text` file, or a
-//! rating predictor (matrix factorisation) from an interactions file.
+//! `embkit train`: a text classifier from a `label<TAB>text` file
+//! (`Embedding → Flatten → Dense`, or the fastText-style bag), a rating
+//! predictor (matrix factorisation) from an interactions file, or word
+//! vectors (word2vec) from plain-text corpora.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use embkit::data::{
-    ratio_split, DataOptions, DataReport, Interactions, LabelledTexts, MAX_DATA_PROBLEMS,
+    letter_sentences, ratio_split, Corpus, DataOptions, DataReport, Interactions, LabelledTexts,
+    MAX_DATA_PROBLEMS,
 };
-use embkit::format::SavedMatrixFactorization;
+use embkit::format::{write_atomically, SavedMatrixFactorization, VectorFormat};
 use embkit::model::{MatrixFactorization, MatrixFactorizationConfig};
+use embkit::word2vec::{Architecture as SkipGramArchitecture, SkipGram, SkipGramConfig};
 use embkit::{
     AdagradConfig, AdamConfig, Dataset, EarlyStopping, EpochLog, Metric, Observer, OptimizerConfig,
-    SgdConfig,
+    SgdConfig, Threads,
 };
 use rand::{rngs::StdRng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::bag::{BagSettings, BagTextClassifier};
 use crate::output::Out;
 use crate::pipeline::{Settings, TextClassifier};
 use crate::plot;
@@ -31,6 +36,9 @@ pub enum Task {
     /// Rating prediction (matrix factorisation) on `user item rating
     /// [timestamp]`.
     Ratings,
+    /// Word vectors (skip-gram or CBOW with negative sampling) from
+    /// plain-text corpora.
+    Word2vec,
 }
 
 impl Task {
@@ -38,42 +46,91 @@ impl Task {
         match self {
             Task::Classify => "classify",
             Task::Ratings => "ratings",
+            Task::Word2vec => "word2vec",
         }
     }
 }
 
-/// The task names `--task` and the config accept; `word2vec` is refused
-/// with a message that says it is planned.
+/// The task names `--task` and the config accept.
 pub fn parse_task(name: &str) -> Result<Task, String> {
     match name {
         "classify" => Ok(Task::Classify),
         "ratings" => Ok(Task::Ratings),
-        "word2vec" => Err("word2vec training is not available yet (it will come later); the \
-                           tasks are classify and ratings"
-            .into()),
+        "word2vec" => Ok(Task::Word2vec),
+        other => {
+            Err(format!("unknown task {other:?}: the tasks are classify, ratings and word2vec"))
+        }
+    }
+}
+
+/// The classifier of `--task classify`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Architecture {
+    /// `Embedding → Flatten → Dense` on fixed-length id sequences.
+    Sequence,
+    /// fastText-style: the mean of word and hashed word-bigram rows, then
+    /// a softmax `Dense`.
+    Bag,
+}
+
+/// The names `--architecture` and the config accept.
+pub fn parse_architecture(name: &str) -> Result<Architecture, String> {
+    match name {
+        "sequence" => Ok(Architecture::Sequence),
+        "bag" | "fasttext" => Ok(Architecture::Bag),
         other => Err(format!(
-            "unknown task {other:?}: the tasks are classify and ratings (word2vec will come later)"
+            "unknown architecture {other:?}: expected sequence (Embedding, Flatten, Dense) or bag \
+             (fastText-style; also spelt fasttext)"
         )),
     }
 }
 
+/// How `--task word2vec` splits lines into words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tokenize {
+    /// Each line is a sentence, words split on whitespace, as they are.
+    Whitespace,
+    /// gensim's baseline: lowercase, words are the runs of `a`-`z`, the
+    /// token stream of all files cut into 1,000-word sentences.
+    Letters,
+}
+
+/// The names `--tokenize` and the config accept.
+pub fn parse_tokenize(name: &str) -> Result<Tokenize, String> {
+    match name {
+        "whitespace" => Ok(Tokenize::Whitespace),
+        "letters" => Ok(Tokenize::Letters),
+        other => Err(format!("unknown tokenisation {other:?}: expected whitespace or letters")),
+    }
+}
+
 /// Train a model and save it: a text classifier (`--task classify`, the
-/// default) or a rating predictor (`--task ratings`). Every setting has a
-/// default; a `--config` file sets any of them, and flags override it.
+/// default), a rating predictor (`--task ratings`) or word vectors
+/// (`--task word2vec`). Every setting has a default; a `--config` file sets
+/// any of them, and flags override it.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// What to train: `classify` (texts with labels) or `ratings` (user-item
-    /// ratings). Default classify. (word2vec will come later.)
+    /// What to train: `classify` (texts with labels), `ratings` (user-item
+    /// ratings) or `word2vec` (word vectors from plain text). Default
+    /// classify.
     #[arg(long, value_parser = parse_task)]
     pub task: Option<Task>,
+    /// classify: the model, `sequence` (`Embedding → Flatten → Dense`, the
+    /// default) or `bag` (fastText-style: the mean of the rows of a text's
+    /// words and hashed word bigrams, then a softmax; also `fasttext`).
+    #[arg(long, value_parser = parse_architecture)]
+    pub architecture: Option<Architecture>,
     /// Training data. classify: one `label<TAB>text` per line (a
     /// `label<TAB>text` header is allowed; two labels give a sigmoid
     /// output, more a softmax). ratings: `user item rating [timestamp]` per
     /// line, tab-, comma-, `::`- or space-separated, header optional
-    /// (MovieLens u.data and ratings.csv both work). `.gz` files are read
-    /// as they are.
-    #[arg(long)]
-    pub data: PathBuf,
+    /// (MovieLens u.data and ratings.csv both work). word2vec: plain-text
+    /// files, one or more (`--data a.txt b.txt`). `.gz` files are read as
+    /// they are.
+    #[arg(long, num_args = 1.., required = true)]
+    pub data: Vec<PathBuf>,
     /// Where to write the model (created if missing).
     #[arg(long)]
     pub out: PathBuf,
@@ -92,27 +149,66 @@ pub struct Args {
     /// (default 0.1).
     #[arg(long)]
     pub validation_split: Option<f64>,
-    /// Passes over the training data [classify: 10, ratings: 20].
+    /// Passes over the training data [classify: 10 (bag: 10), ratings:
+    /// 20, word2vec: 5].
     #[arg(long)]
     pub epochs: Option<usize>,
-    /// Length of each word, user or item vector [classify: 16, ratings: 64].
-    #[arg(long)]
+    /// Length of each word, user or item vector [classify: 16 (bag: 50),
+    /// ratings: 64, word2vec: 100].
+    #[arg(long, visible_alias = "dim")]
     pub embedding_dim: Option<usize>,
     /// classify: words per text; longer texts are cut, shorter ones padded
-    /// [32].
+    /// [32]. With `--architecture bag`: ids (words, then bigrams) per text
+    /// at most [no limit].
     #[arg(long)]
     pub sequence_length: Option<usize>,
     /// classify: vocabulary size, counting the padding and unknown-word ids
-    /// [20000].
+    /// [20000; bag: every word].
     #[arg(long)]
     pub max_tokens: Option<usize>,
-    /// Samples per training step [classify: 32, ratings: 64].
+    /// classify with `--architecture bag`: rows for hashed word bigrams; 0
+    /// uses words only [200000].
+    #[arg(long)]
+    pub bigram_buckets: Option<usize>,
+    /// Samples per training step [classify: 32 (bag: 16), ratings: 64].
     #[arg(long)]
     pub batch_size: Option<usize>,
-    /// The optimizer's learning rate [classify: 0.001, ratings: 0.002 for
-    /// adam; 0.01 for sgd and adagrad].
+    /// The optimizer's learning rate [classify: 0.001 (bag: 0.01), ratings:
+    /// 0.002 for adam; 0.01 for sgd and adagrad; word2vec: 0.025, decaying
+    /// linearly to 0.0001].
     #[arg(long)]
     pub learning_rate: Option<f32>,
+    /// word2vec: the largest distance of a context word [5].
+    #[arg(long)]
+    pub window: Option<usize>,
+    /// word2vec: noise words per positive example [5].
+    #[arg(long)]
+    pub negative: Option<usize>,
+    /// word2vec: words seen fewer times are left out [5].
+    #[arg(long)]
+    pub min_count: Option<u64>,
+    /// word2vec: the sub-sampling threshold; 0 keeps every word [0.001].
+    #[arg(long)]
+    pub sample: Option<f64>,
+    /// word2vec: train CBOW instead of skip-gram.
+    #[arg(long)]
+    pub cbow: bool,
+    /// word2vec: how lines become words, `whitespace` (each line a
+    /// sentence, words as they are) or `letters` (lowercase runs of a-z,
+    /// 1,000-word sentences, as gensim's baseline in BASELINES.md)
+    /// [whitespace].
+    #[arg(long, value_parser = parse_tokenize)]
+    pub tokenize: Option<Tokenize>,
+    /// word2vec: the vectors' file format: word2vec-bin (`vectors.bin`),
+    /// word2vec (`vectors.txt`), fasttext-vec (`vectors.vec`), npy
+    /// (`vectors.npy` and `vectors.vocab.txt`) or safetensors
+    /// (`vectors.safetensors`) [word2vec-bin].
+    #[arg(long)]
+    pub format: Option<String>,
+    /// word2vec: threads [every core]. The vectors depend on the seed and
+    /// the number of threads only.
+    #[arg(long)]
+    pub threads: Option<usize>,
     /// ratings: the optimizer, `adam`, `sgd` or `adagrad`, all with lazy row
     /// updates [adam]. classify always uses adam.
     #[arg(long)]
@@ -150,13 +246,23 @@ pub struct Args {
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     task: Option<String>,
+    architecture: Option<String>,
     validation_split: Option<f64>,
     epochs: Option<usize>,
     embedding_dim: Option<usize>,
     sequence_length: Option<usize>,
     max_tokens: Option<usize>,
+    bigram_buckets: Option<usize>,
     batch_size: Option<usize>,
     learning_rate: Option<f32>,
+    window: Option<usize>,
+    negative: Option<usize>,
+    min_count: Option<u64>,
+    sample: Option<f64>,
+    cbow: Option<bool>,
+    tokenize: Option<String>,
+    format: Option<String>,
+    threads: Option<usize>,
     optimizer: Option<String>,
     l2: Option<f32>,
     bias_l2: Option<f32>,
@@ -208,10 +314,60 @@ pub fn run(args: Args) -> Result<()> {
     let merged = Merged { file };
     let skip = args.skip_bad_rows || merged.file.skip_bad_rows.unwrap_or(false);
     let options = DataOptions::new().with_skip_bad_rows(skip);
+    if task != Task::Word2vec && args.data.len() > 1 {
+        bail!(
+            "--data takes one file for --task {}, got {}; several files are for --task word2vec",
+            task.name(),
+            args.data.len()
+        );
+    }
+    let architecture = match (args.architecture, &merged.file.architecture) {
+        (Some(a), _) => a,
+        (None, Some(name)) => parse_architecture(name).map_err(anyhow::Error::msg)?,
+        (None, None) => Architecture::Sequence,
+    };
+    if task != Task::Classify && (args.architecture.is_some() || merged.file.architecture.is_some())
+    {
+        bail!("architecture is a setting of the classify task, not of {}", task.name());
+    }
     match task {
+        Task::Classify if architecture == Architecture::Bag => {
+            classify_bag(&args, &merged, &options)
+        }
         Task::Classify => classify(&args, &merged, &options),
         Task::Ratings => ratings(&args, &merged, &options),
+        Task::Word2vec => word2vec(&args, &merged, &options),
     }
+}
+
+/// The one data file of the classify and ratings tasks.
+fn data_file(args: &Args) -> &Path {
+    &args.data[0]
+}
+
+/// Refuses settings of other tasks.
+fn refuse(given: &[(bool, &str)], task: &str) -> Result<()> {
+    for &(given, name) in given {
+        if given {
+            bail!("{name} is not a setting of {task}");
+        }
+    }
+    Ok(())
+}
+
+/// Settings that only word2vec takes, and whether each was given.
+fn word2vec_only(args: &Args, merged: &Merged) -> Vec<(bool, &'static str)> {
+    let f = &merged.file;
+    vec![
+        (args.window.or(f.window).is_some(), "window"),
+        (args.negative.or(f.negative).is_some(), "negative"),
+        (args.min_count.or(f.min_count).is_some(), "min_count"),
+        (args.sample.or(f.sample).is_some(), "sample"),
+        (args.cbow || f.cbow.is_some(), "cbow"),
+        (args.tokenize.is_some() || f.tokenize.is_some(), "tokenize"),
+        (args.format.is_some() || f.format.is_some(), "format"),
+        (args.threads.or(f.threads).is_some(), "threads"),
+    ]
 }
 
 /// Prints what skipping bad rows left out.
@@ -242,8 +398,12 @@ fn classify(args: &Args, merged: &Merged, options: &DataOptions) -> Result<()> {
             bail!("{name} is a setting of the ratings task, not of classify");
         }
     }
-    let (train, report) = LabelledTexts::read(&args.data, options)?;
-    warn_skipped(&args.data, &report);
+    let mut others = word2vec_only(args, merged);
+    others.push((args.bigram_buckets.or(merged.file.bigram_buckets).is_some(), "bigram_buckets"));
+    refuse(&others, "classify with the sequence architecture")?;
+    let data = data_file(args);
+    let (train, report) = LabelledTexts::read(data, options)?;
+    warn_skipped(data, &report);
     let validation = match &args.validation {
         Some(path) => {
             let (v, report) = LabelledTexts::read(path, options)?;
@@ -354,9 +514,14 @@ fn ratings(args: &Args, merged: &Merged, options: &DataOptions) -> Result<()> {
             bail!("{name} is a setting of the classify task, not of ratings");
         }
     }
+    refuse(&word2vec_only(args, merged), "ratings")?;
+    refuse(
+        &[(args.bigram_buckets.or(merged.file.bigram_buckets).is_some(), "bigram_buckets")],
+        "ratings",
+    )?;
     let seed = pick!(args, merged, seed, 42);
-    let (data, report) = Interactions::read(&args.data, options)?;
-    warn_skipped(&args.data, &report);
+    let (data, report) = Interactions::read(data_file(args), options)?;
+    warn_skipped(data_file(args), &report);
     let (train, validation) = match &args.validation {
         Some(path) => {
             let rows = Interactions::rows(path, options)?;
@@ -494,6 +659,215 @@ fn ratings(args: &Args, merged: &Merged, options: &DataOptions) -> Result<()> {
         "restored_epoch": history.restored_epoch,
         "model": args.out,
         "plot": plot_path,
+    }))?;
+    Ok(())
+}
+
+fn classify_bag(args: &Args, merged: &Merged, options: &DataOptions) -> Result<()> {
+    let optimizer = pick!(args, merged, optimizer, "adam".to_string());
+    if optimizer != "adam" {
+        bail!("--optimizer {optimizer}: the classify task trains with adam only");
+    }
+    let mut others = word2vec_only(args, merged);
+    others.push((args.l2.or(merged.file.l2).is_some(), "l2"));
+    others.push((args.bias_l2.or(merged.file.bias_l2).is_some(), "bias_l2"));
+    refuse(&others, "classify")?;
+    let data = data_file(args);
+    let (train, report) = LabelledTexts::read(data, options)?;
+    warn_skipped(data, &report);
+    let validation = match &args.validation {
+        Some(path) => {
+            let (v, report) = LabelledTexts::read(path, options)?;
+            warn_skipped(path, &report);
+            Some(v)
+        }
+        None => None,
+    };
+    let d = BagSettings::defaults();
+    let split = pick!(args, merged, validation_split, 0.2);
+    let settings = BagSettings {
+        embedding_dim: pick!(args, merged, embedding_dim, d.embedding_dim),
+        bigram_buckets: pick!(args, merged, bigram_buckets, d.bigram_buckets),
+        max_tokens: args.max_tokens.or(merged.file.max_tokens),
+        max_len: args.sequence_length.or(merged.file.sequence_length),
+        epochs: pick!(args, merged, epochs, d.epochs),
+        batch_size: pick!(args, merged, batch_size, d.batch_size),
+        learning_rate: pick!(args, merged, learning_rate, d.learning_rate),
+        seed: pick!(args, merged, seed, d.seed),
+        validation_split: if validation.is_some() { 0.0 } else { split },
+        patience: args.patience.or(merged.file.patience),
+    };
+    let mut bars = Bars::new(args.quiet);
+    let trained = BagTextClassifier::train(&train, validation.as_ref(), &settings, &mut bars)?;
+    trained.classifier.save(&args.out, &trained.config, &trained.history)?;
+    let plot_path = args.out.join("loss.png");
+    plot::loss_curve(&trained.history, "training loss", &plot_path)?;
+
+    let mut out = Out::new(args.json);
+    let last = trained.history.epochs.last().context("training ran no epoch")?;
+    out.text(format!(
+        "trained the bag classifier {} epochs on {} texts: loss {:.4}{}",
+        trained.history.epochs.len(),
+        train.len(),
+        last.loss,
+        last.val_metrics
+            .get("accuracy")
+            .map(|a| format!(", validation accuracy {a:.4}"))
+            .unwrap_or_default()
+    ))?;
+    out.text(format!("model: {}", args.out.display()))?;
+    out.text(format!("loss curve: {}", plot_path.display()))?;
+    let config = trained.classifier.model.config();
+    out.record(json!({
+        "event": "summary",
+        "task": Task::Classify.name(),
+        "architecture": "bag",
+        "train_loss": trained.history.epochs.iter().map(|e| e.loss).collect::<Vec<_>>(),
+        "val_loss": trained.history.epochs.iter().map(|e| e.val_loss).collect::<Vec<_>>(),
+        "val_accuracy": last.val_metrics.get("accuracy"),
+        "classes": trained.classifier.classes,
+        "words": config.num_words,
+        "bigram_buckets": config.bigram_buckets,
+        "embedding_dim": config.embedding_dim,
+        "skipped_rows": report.skipped,
+        "model": args.out,
+        "plot": plot_path,
+    }))?;
+    Ok(())
+}
+
+/// The vectors' file name in the output directory for a `--format`.
+fn vectors_file(format: VectorFormat) -> Result<&'static str> {
+    Ok(match format {
+        VectorFormat::Word2VecBinary => "vectors.bin",
+        VectorFormat::Word2Vec => "vectors.txt",
+        VectorFormat::FastTextVec => "vectors.vec",
+        VectorFormat::Npy => "vectors.npy",
+        VectorFormat::Safetensors => "vectors.safetensors",
+        other => bail!(
+            "--format {other}: word2vec writes word2vec-bin, word2vec, fasttext-vec, npy or \
+             safetensors"
+        ),
+    })
+}
+
+/// The config file written beside word2vec's vectors.
+pub const WORD2VEC_CONFIG: &str = "word2vec.json";
+
+/// The sentences of `--task word2vec`'s files.
+pub fn read_corpus(
+    files: &[PathBuf],
+    tokenize: Tokenize,
+    options: &DataOptions,
+) -> Result<Vec<String>> {
+    let mut lines = Vec::new();
+    for path in files {
+        let (corpus, report) = Corpus::read(path, options)?;
+        warn_skipped(path, &report);
+        lines.extend(corpus.lines().iter().cloned());
+    }
+    Ok(match tokenize {
+        Tokenize::Whitespace => lines,
+        Tokenize::Letters => letter_sentences(&lines, 1000),
+    })
+}
+
+fn word2vec(args: &Args, merged: &Merged, options: &DataOptions) -> Result<()> {
+    let f = &merged.file;
+    refuse(
+        &[
+            (args.sequence_length.or(f.sequence_length).is_some(), "sequence_length"),
+            (args.max_tokens.or(f.max_tokens).is_some(), "max_tokens"),
+            (args.bigram_buckets.or(f.bigram_buckets).is_some(), "bigram_buckets"),
+            (args.batch_size.or(f.batch_size).is_some(), "batch_size"),
+            (args.optimizer.is_some() || f.optimizer.is_some(), "optimizer"),
+            (args.l2.or(f.l2).is_some(), "l2"),
+            (args.bias_l2.or(f.bias_l2).is_some(), "bias_l2"),
+            (args.patience.or(f.patience).is_some(), "patience"),
+            (args.validation.is_some(), "validation"),
+            (args.validation_split.or(f.validation_split).is_some(), "validation_split"),
+        ],
+        "word2vec",
+    )?;
+    let d = SkipGramConfig::new();
+    let mut config = SkipGramConfig::new()
+        .with_embedding_dim(pick!(args, merged, embedding_dim, d.embedding_dim))
+        .with_window(pick!(args, merged, window, d.window))
+        .with_negative(pick!(args, merged, negative, d.negative))
+        .with_min_count(pick!(args, merged, min_count, d.min_count))
+        .with_sample(pick!(args, merged, sample, d.sample))
+        .with_epochs(pick!(args, merged, epochs, d.epochs))
+        .with_seed(pick!(args, merged, seed, d.seed))
+        .with_alpha(pick!(args, merged, learning_rate, d.alpha), d.min_alpha);
+    if args.cbow || f.cbow == Some(true) {
+        config = config.with_architecture(SkipGramArchitecture::Cbow);
+    }
+    config.validate().context("word2vec settings")?;
+    let tokenize = match (args.tokenize, &f.tokenize) {
+        (Some(t), _) => t,
+        (None, Some(name)) => parse_tokenize(name).map_err(anyhow::Error::msg)?,
+        (None, None) => Tokenize::Whitespace,
+    };
+    let format_name = args.format.clone().or(f.format.clone()).unwrap_or("word2vec-bin".into());
+    let format: VectorFormat = format_name.parse().context("--format")?;
+    let file = vectors_file(format)?;
+    let threads = match args.threads.or(f.threads) {
+        Some(n) => Threads::new(n).context("--threads")?,
+        None => Threads::available(),
+    };
+
+    let lines = read_corpus(&args.data, tokenize, options)?;
+    let mut bars = Bars::new(args.quiet);
+    let (model, report) =
+        SkipGram::fit(&config, &lines, threads, &mut bars).context("training word2vec")?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let vectors_path = args.out.join(file);
+    model
+        .vectors()?
+        .write(&vectors_path, format)
+        .with_context(|| format!("writing {}", vectors_path.display()))?;
+    let config_path = args.out.join(WORD2VEC_CONFIG);
+    let saved = json!({
+        "config": config,
+        "tokenize": tokenize,
+        "data": args.data,
+        "threads": report.threads,
+        "words": model.vocab().len(),
+        "format": format.name(),
+        "vectors": file,
+    });
+    write_atomically(&config_path, serde_json::to_string_pretty(&saved)?.as_bytes())?;
+
+    let mut out = Out::new(args.json);
+    out.text(format!(
+        "trained {} {} epochs on {} words ({} sentences) on {} threads: {} words in the \
+         vocabulary, {:.0} words/s",
+        match config.architecture {
+            SkipGramArchitecture::Cbow => "CBOW",
+            _ => "skip-gram",
+        },
+        report.epochs,
+        report.words / report.epochs.max(1) as u64,
+        lines.len(),
+        report.threads,
+        model.vocab().len(),
+        report.words_per_second(),
+    ))?;
+    out.text(format!("vectors: {}", vectors_path.display()))?;
+    out.text(format!("config: {}", config_path.display()))?;
+    out.record(json!({
+        "event": "summary",
+        "task": Task::Word2vec.name(),
+        "words": model.vocab().len(),
+        "corpus_words": report.words / report.epochs.max(1) as u64,
+        "sentences": lines.len(),
+        "epochs": report.epochs,
+        "threads": report.threads,
+        "seconds": report.seconds,
+        "words_per_second": report.words_per_second(),
+        "vectors": vectors_path,
+        "config": config_path,
     }))?;
     Ok(())
 }
