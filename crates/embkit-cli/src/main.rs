@@ -58,6 +58,9 @@ enum Command {
     Projector(cmd::projector::Args),
     /// Measure the frozen workloads W1-W7 against a plain-loop baseline.
     Bench(cmd::bench::Args),
+    /// Train and evaluate on the real data sets of a data folder against
+    /// published baselines; write EVALUATION.md and evaluation/*.json.
+    EvalSuite(cmd::eval_suite::Args),
 }
 
 fn main() -> ExitCode {
@@ -76,6 +79,7 @@ fn main() -> ExitCode {
         Command::Plot(args) => cmd::plot::run(args),
         Command::Projector(args) => cmd::projector::run(args),
         Command::Bench(args) => cmd::bench::run(args),
+        Command::EvalSuite(args) => cmd::eval_suite::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,6 +4,7 @@ pub mod analogy;
 pub mod bench;
 pub mod convert;
 pub mod demo;
+pub mod eval_suite;
 pub mod evaluate;
 pub mod index;
 pub mod inspect;
