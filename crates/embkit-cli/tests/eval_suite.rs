@@ -1,0 +1,268 @@
+//! End-to-end tests of `embkit train --task word2vec`, `train --task
+//! classify --architecture bag` with `evaluate`, and `embkit eval-suite` on
+//! a tiny fake data folder built here.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn embkit(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_embkit")).args(args).output().expect("the binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn json(o: &Output) -> Value {
+    assert!(o.status.success(), "{}", stderr(o));
+    serde_json::from_str(stdout(o).trim()).unwrap_or_else(|e| panic!("{e}: {}", stdout(o)))
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("embkit-cli-suite-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Two topics of words, `n` lines of `len` words each.
+fn corpus(n: usize, len: usize) -> String {
+    let a = ["red", "green", "blue", "yellow", "purple"];
+    let b = ["one", "two", "three", "four", "five"];
+    let mut text = String::new();
+    for i in 0..n {
+        let words = if i % 2 == 0 { &a } else { &b };
+        let line: Vec<&str> = (0..len).map(|k| words[(i * 7 + k * 3) % 5]).collect();
+        let _ = writeln!(text, "{}", line.join(" "));
+    }
+    text
+}
+
+/// `label<TAB>text` lines: "good"/"bad" words decide the label; "not"
+/// before them flips it, which only bigrams see.
+fn labelled(n: usize) -> String {
+    let mut text = String::new();
+    for i in 0..n {
+        let (label, words) = match i % 4 {
+            0 => ("pos", "a good film very good"),
+            1 => ("neg", "a bad film very bad"),
+            2 => ("pos", "the plot was good and fun"),
+            _ => ("neg", "the plot was bad and dull"),
+        };
+        let _ = writeln!(text, "{label}\t{words}");
+    }
+    text
+}
+
+#[test]
+fn word2vec_writes_vectors_and_config() {
+    let dir = scratch("w2v");
+    let (a, b) = (dir.join("a.txt"), dir.join("b.txt"));
+    std::fs::write(&a, corpus(40, 12)).unwrap();
+    std::fs::write(&b, corpus(40, 12)).unwrap();
+    let out = dir.join("vectors");
+    let o = embkit(&[
+        "train",
+        "--task",
+        "word2vec",
+        "--data",
+        s(&a),
+        s(&b),
+        "--out",
+        s(&out),
+        "--dim",
+        "8",
+        "--epochs",
+        "2",
+        "--min-count",
+        "1",
+        "--window",
+        "2",
+        "--negative",
+        "3",
+        "--sample",
+        "0",
+        "--threads",
+        "2",
+        "--seed",
+        "3",
+        "--json",
+        "-q",
+    ]);
+    let summary = json(&o);
+    assert_eq!(summary["task"], "word2vec");
+    assert_eq!(summary["words"], 10);
+    assert_eq!(summary["sentences"], 80);
+    assert!(out.join("vectors.bin").is_file());
+    let config: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("word2vec.json")).unwrap()).unwrap();
+    assert_eq!(config["config"]["embedding_dim"], 8);
+    assert_eq!(config["tokenize"], "whitespace");
+
+    // The vectors answer queries; another format and CBOW work too.
+    let o = embkit(&[
+        "neighbors",
+        "--vectors",
+        s(&out.join("vectors.bin")),
+        "--word",
+        "red",
+        "-k",
+        "3",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out2 = dir.join("cbow");
+    let o = embkit(&[
+        "train",
+        "--task",
+        "word2vec",
+        "--data",
+        s(&a),
+        "--out",
+        s(&out2),
+        "--dim",
+        "4",
+        "--epochs",
+        "1",
+        "--min-count",
+        "1",
+        "--cbow",
+        "--format",
+        "word2vec",
+        "--tokenize",
+        "letters",
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("CBOW"), "{}", stdout(&o));
+    assert!(std::fs::read_to_string(out2.join("vectors.txt")).unwrap().starts_with("10 4\n"));
+}
+
+#[test]
+fn word2vec_errors_are_readable() {
+    let dir = scratch("w2v-errors");
+    let a = dir.join("a.txt");
+    std::fs::write(&a, corpus(4, 5)).unwrap();
+    let out = dir.join("out");
+    let o = embkit(&[
+        "train",
+        "--task",
+        "word2vec",
+        "--data",
+        s(&a),
+        "--out",
+        s(&out),
+        "--window",
+        "0",
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("error: word2vec settings: invalid window"), "{}", stderr(&o));
+    let o = embkit(&[
+        "train",
+        "--task",
+        "word2vec",
+        "--data",
+        s(&a),
+        "--out",
+        s(&out),
+        "--batch-size",
+        "4",
+    ]);
+    assert!(stderr(&o).contains("batch_size is not a setting of word2vec"), "{}", stderr(&o));
+    let o = embkit(&["train", "--task", "ratings", "--data", s(&a), s(&a), "--out", s(&out)]);
+    assert!(stderr(&o).contains("--data takes one file for --task ratings"), "{}", stderr(&o));
+    let o = embkit(&["train", "--data", s(&a), "--out", s(&out), "--architecture", "cnn"]);
+    assert!(stderr(&o).contains("unknown architecture \"cnn\""), "{}", stderr(&o));
+}
+
+#[test]
+fn bag_classifier_trains_saves_and_evaluates() {
+    let dir = scratch("bag");
+    let data = dir.join("train.tsv");
+    std::fs::write(&data, labelled(80)).unwrap();
+    let model = dir.join("model");
+    let o = embkit(&[
+        "train",
+        "--architecture",
+        "bag",
+        "--data",
+        s(&data),
+        "--out",
+        s(&model),
+        "--epochs",
+        "15",
+        "--embedding-dim",
+        "8",
+        "--bigram-buckets",
+        "100",
+        "--validation-split",
+        "0.25",
+        "--json",
+        "-q",
+    ]);
+    let summary = json(&o);
+    assert_eq!(summary["architecture"], "bag");
+    assert_eq!(summary["bigram_buckets"], 100);
+    assert!(summary["val_accuracy"].as_f64().unwrap() > 0.9, "{summary}");
+    let o = embkit(&["evaluate", "--model", s(&model), "--data", s(&data), "--json"]);
+    let result = json(&o);
+    assert_eq!(result["architecture"], "bag");
+    assert_eq!(result["accuracy"], 1.0);
+    assert_eq!(result["texts"], 80);
+    // The word rows export as vectors.
+    let vectors = dir.join("words.txt");
+    let o = embkit(&["convert", s(&model), s(&vectors), "--lenient"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&vectors).unwrap();
+    assert!(text.lines().any(|l| l.starts_with("good ")), "{text}");
+}
+
+#[test]
+fn eval_suite_runs_what_it_finds_and_skips_the_rest() {
+    let dir = scratch("suite");
+    let data = dir.join("data");
+    let r8 = data.join("reuters21578-r8");
+    std::fs::create_dir_all(&r8).unwrap();
+    std::fs::write(r8.join("train.tsv"), labelled(40)).unwrap();
+    std::fs::write(r8.join("test.tsv"), labelled(12)).unwrap();
+    let pol = data.join("pang-lee-sentence-polarity-4k");
+    std::fs::create_dir_all(&pol).unwrap();
+    std::fs::write(pol.join("sentences.tsv"), labelled(30)).unwrap();
+    let out = dir.join("out");
+    let o = embkit(&["eval-suite", "--data", s(&data), "--quick", "--out", s(&out)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("MovieLens-100k: skipped: not found"), "{err}");
+    assert!(err.contains("Reuters-21578 R8: found, running"), "{err}");
+    let md = std::fs::read_to_string(out.join("EVALUATION.md")).unwrap();
+    assert!(md.contains("QUICK MODE"), "{md}");
+    assert!(md.contains("| Reuters R8 |"), "{md}");
+    assert!(md.contains("TF-IDF + linear SVM 0.977"), "{md}");
+    let report: Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("evaluation/eval-suite.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["quick"], true);
+    let statuses: Vec<&str> = report["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["skipped", "ran", "ran", "skipped"]);
+
+    // A folder that is not there is an error, not a panic.
+    let o = embkit(&["eval-suite", "--data", s(&dir.join("nope")), "--out", s(&out)]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("not a directory"), "{}", stderr(&o));
+}
