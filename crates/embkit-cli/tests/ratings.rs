@@ -172,8 +172,8 @@ fn a_toml_config_sets_defaults_and_flags_override_it() {
 
     std::fs::write(&config, "task = \"ratings\"\nepoch = 2\n").unwrap();
     assert_error(&run(&[]), "unknown field `epoch`");
-    std::fs::write(&config, "task = \"word2vec\"\n").unwrap();
-    assert_error(&run(&[]), "word2vec training is not available yet");
+    std::fs::write(&config, "task = \"word2vec\"\nl2 = 0.1\n").unwrap();
+    assert_error(&run(&[]), "l2 is not a setting of word2vec");
     std::fs::write(&config, "task = \"ratings\"\nl2 = -1.0\n").unwrap();
     assert_error(&run(&[]), "invalid l2: must be finite and at least 0, got -1");
     std::fs::remove_dir_all(&dir).unwrap();
@@ -204,9 +204,9 @@ fn bad_ratings_input_gets_clear_errors() {
 
     let o = embkit(&["train", "--task", "word2vec", "--data", s(&bad), "--out", s(&out)]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("word2vec training is not available yet"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("empty vocabulary"), "{}", stderr(&o));
     let o = embkit(&["train", "--task", "clusters", "--data", s(&bad), "--out", s(&out)]);
-    assert!(stderr(&o).contains("the tasks are classify and ratings"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("the tasks are classify, ratings and word2vec"), "{}", stderr(&o));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
