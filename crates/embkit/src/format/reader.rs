@@ -29,7 +29,8 @@ pub(crate) const MAX_RESERVED_FLOATS: usize = 1 << 24;
 /// is at least one digit and a separator in text, and 2 bytes (f16) or
 /// more in binary files.
 fn min_row_bytes(dim: usize) -> u64 {
-    2 * dim.max(1) as u64
+    // Saturating: a header may declare any dimension, up to usize::MAX.
+    (dim.max(1) as u64).saturating_mul(2)
 }
 
 /// How many rows to reserve room for before reading: what the header
@@ -735,5 +736,7 @@ mod tests {
         assert_eq!(rows_to_reserve(usize::MAX, 1, Some(u64::MAX)), MAX_RESERVED_FLOATS);
         assert_eq!(rows_to_reserve(usize::MAX, 0, Some(u64::MAX)), MAX_RESERVED_FLOATS);
         assert_eq!(rows_to_reserve(1_000, 4, None), 0);
+        // A header may declare any dimension: no overflow.
+        assert_eq!(rows_to_reserve(5, usize::MAX, Some(100)), 0);
     }
 }
