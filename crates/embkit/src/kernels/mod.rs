@@ -58,13 +58,13 @@ pub(crate) fn gather(
     let run = |ids: &[u32], out: &mut [f32]| match dim {
         // Fixed lengths compile to a few vector moves instead of a call
         // to `memcpy` per row, which dominates for short rows.
-        4 => gather_part::<4>(table, ids, out, prefetch, stream),
-        8 => gather_part::<8>(table, ids, out, prefetch, stream),
-        16 => gather_part::<16>(table, ids, out, prefetch, stream),
-        32 => gather_part::<32>(table, ids, out, prefetch, stream),
-        64 => gather_part::<64>(table, ids, out, prefetch, stream),
-        128 => gather_part::<128>(table, ids, out, prefetch, stream),
-        _ => gather_part_dyn(table, dim, ids, out, prefetch, stream),
+        4 => gather_part(table, 4, ids, out, prefetch, stream, copy_fixed::<4>),
+        8 => gather_part(table, 8, ids, out, prefetch, stream, copy_fixed::<8>),
+        16 => gather_part(table, 16, ids, out, prefetch, stream, copy_fixed::<16>),
+        32 => gather_part(table, 32, ids, out, prefetch, stream, copy_fixed::<32>),
+        64 => gather_part(table, 64, ids, out, prefetch, stream, copy_fixed::<64>),
+        128 => gather_part(table, 128, ids, out, prefetch, stream, copy_fixed::<128>),
+        _ => gather_part(table, dim, ids, out, prefetch, stream, <[f32]>::copy_from_slice),
     };
     if parts <= 1 {
         return run(ids, out);
@@ -138,39 +138,29 @@ fn for_each_row(
     Ok(())
 }
 
-fn gather_part<const D: usize>(
-    table: &[f32],
-    ids: &[u32],
-    out: &mut [f32],
-    prefetch: bool,
-    stream: bool,
-) -> Result<(), u32> {
-    if stream {
-        let mut writer = simd::StreamingWriter::new(out);
-        return for_each_row(table, D, ids, prefetch, |i, row| writer.write(i * D, row));
-    }
-    // Fixed lengths compile to a few vector moves.
-    for_each_row(table, D, ids, prefetch, |i, row| {
-        let o: &mut [f32; D] = (&mut out[i * D..(i + 1) * D]).try_into().expect("D floats");
-        *o = row.try_into().expect("a row of D floats");
-    })
-}
-
-fn gather_part_dyn(
+/// The gather of one part: each row streamed, or copied with `copy`.
+#[inline(always)]
+fn gather_part(
     table: &[f32],
     dim: usize,
     ids: &[u32],
     out: &mut [f32],
     prefetch: bool,
     stream: bool,
+    copy: impl Fn(&mut [f32], &[f32]),
 ) -> Result<(), u32> {
     if stream {
         let mut writer = simd::StreamingWriter::new(out);
         return for_each_row(table, dim, ids, prefetch, |i, row| writer.write(i * dim, row));
     }
-    for_each_row(table, dim, ids, prefetch, |i, row| {
-        out[i * dim..(i + 1) * dim].copy_from_slice(row);
-    })
+    for_each_row(table, dim, ids, prefetch, |i, row| copy(&mut out[i * dim..(i + 1) * dim], row))
+}
+
+/// `dst.copy_from_slice(src)` for rows of `D` floats, as array moves.
+#[inline(always)]
+fn copy_fixed<const D: usize>(dst: &mut [f32], src: &[f32]) {
+    let dst: &mut [f32; D] = dst.try_into().expect("D floats");
+    *dst = src.try_into().expect("a row of D floats");
 }
 
 /// Whether every value is finite (no NaN, no infinity): checked in

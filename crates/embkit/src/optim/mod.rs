@@ -511,21 +511,12 @@ impl<C: Rule<N>, const N: usize> Stepper<C, N> {
         let slots = self.state.slots(key, table.len(), num_embeddings)?;
         let occurrences = mode == TableUpdates::Keras;
         let every_row = mode != TableUpdates::Lazy && !kernel.zero_gradient_is_identity();
-        let mut step_row = |row: usize, g: &[f32], g2: &[f32]| {
-            let elements = row * dim..(row + 1) * dim;
-            let mut spec = spec.iter();
-            let state = slots.each_mut().map(|slot| match spec.next() {
-                Some(Slot::Element(_)) => &mut slot[elements.clone()],
-                Some(Slot::Row(_)) => &mut slot[row..row + 1],
-                _ => &mut [][..],
-            });
-            kernel.apply(&mut table[elements.clone()], g, g2, state);
-        };
         let squares = &mut self.squares;
-        if every_row && !spec.iter().any(|slot| matches!(slot, Slot::Row(_))) {
-            // Element-wise rules: the rows between two gradient rows take
-            // their zero-gradient step as one block.
-            let block_rows = (ZERO_BLOCK / dim).max(1);
+        if every_row {
+            // The rows between two gradient rows take their zero-gradient
+            // step as one block (row by row for rules with a row slot).
+            let has_row_slot = spec.iter().any(|slot| matches!(slot, Slot::Row(_)));
+            let block_rows = if has_row_slot { 1 } else { (ZERO_BLOCK / dim).max(1) };
             self.zeros.clear();
             self.zeros.resize(block_rows * dim, 0.0);
             let zeros = &self.zeros[..];
@@ -557,21 +548,6 @@ impl<C: Rule<N>, const N: usize> Stepper<C, N> {
                     }
                 },
             );
-        } else if every_row {
-            self.zeros.clear();
-            self.zeros.resize(dim, 0.0);
-            let zeros = &self.zeros[..];
-            let zero_squares: &[f32] = if C::Kernel::SQUARES { zeros } else { &[] };
-            let mut next = grad.iter().enumerate().peekable();
-            for row in 0..num_embeddings {
-                match next.next_if(|&(_, (id, _))| id as usize == row) {
-                    Some((i, (_, g))) => {
-                        let g2 = gradient_squares::<C, N>(grad, i, g, occurrences, squares);
-                        step_row(row, g, g2);
-                    }
-                    None => step_row(row, zeros, zero_squares),
-                }
-            }
         } else {
             let parts = self.threads.parts_for(grad.len() * dim, MIN_FLOATS_PER_THREAD);
             let state = slots.each_mut().map(Vec::as_mut_slice);
@@ -654,9 +630,10 @@ fn gradient_squares<'a, C: Rule<N>, const N: usize>(
     }
 }
 
-/// One step of the rule over the table rows `rows` (element slots only)
-/// with the gradient `g` and its squares `g2`, or a zero gradient
-/// (`g2` is `None`, `g` zeros as long as the rows).
+/// One step of the rule over the table rows `rows` with the gradient `g`
+/// and its squares `g2`, or a zero gradient (`g2` is `None`, `g` zeros as
+/// long as the rows). A rule with a row slot is stepped one row at a
+/// time (its slot holds one value for the whole of `w`).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn apply_to_rows<C: Rule<N>, const N: usize>(
@@ -673,6 +650,7 @@ fn apply_to_rows<C: Rule<N>, const N: usize>(
     let mut spec = spec.iter();
     let state = state.each_mut().map(|slot| match spec.next() {
         Some(Slot::Element(_)) => &mut slot[elements.clone()],
+        Some(Slot::Row(_)) => &mut slot[rows.clone()],
         _ => &mut [][..],
     });
     let w = &mut table[elements];
@@ -747,14 +725,7 @@ fn step_rows_lazy_inline<C: Rule<N>, const N: usize>(
         let row = grad.ids()[i] as usize - first_row;
         let g = &grad.rows()[i * dim..(i + 1) * dim];
         let g2 = gradient_squares::<C, N>(grad, i, g, occurrences, squares);
-        let elements = row * dim..(row + 1) * dim;
-        let mut spec = spec.iter();
-        let row_state = state.each_mut().map(|slot| match spec.next() {
-            Some(Slot::Element(_)) => &mut slot[elements.clone()],
-            Some(Slot::Row(_)) => &mut slot[row..row + 1],
-            _ => &mut [][..],
-        });
-        kernel.apply(&mut table[elements], g, g2, row_state);
+        apply_to_rows::<C, N>(kernel, spec, dim, table, &mut state, row..row + 1, g, Some(g2));
     }
 }
 
