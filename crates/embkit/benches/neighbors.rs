@@ -1,8 +1,9 @@
 //! Exact top-k: `query::nearest_neighbors` (one query, norms computed as
 //! it goes, one thread), `query::nearest_neighbors_by` (the full f32 scan,
 //! `…/full_scan`, row norms computed as it goes) and
-//! `query::ExactIndex::search` (row norms computed once) over a whole
-//! table, on one or more threads.
+//! `query::ExactIndex::search` (row norms and, on large tables, 8-bit rows
+//! for a bounded first pass computed once) over a whole table, on one or
+//! more threads.
 //!
 //! Cases are named by their parameters, `rows=…/dim=…/k=…[/threads=…]`;
 //! throughput is the bytes of the table read per query (`rows · dim · 4`).

@@ -311,7 +311,7 @@ impl<'a> HnswIndex<'a> {
             ));
         }
         let checksum = table_checksum(table);
-        let table = ExactIndex::new(table, similarity, Threads::single());
+        let table = ExactIndex::without_prefilter(table, similarity, Threads::single());
         let mut rng = StdRng::seed_from_u64(config.seed);
         let ml = 1.0 / (config.m as f64).ln();
         let levels: Vec<u8> = (0..n)
@@ -750,7 +750,7 @@ impl<'a> HnswIndex<'a> {
         }
         Ok(Self {
             config: header.config,
-            table: ExactIndex::new(table, header.similarity, threads),
+            table: ExactIndex::without_prefilter(table, header.similarity, threads),
             checksum,
             graph,
             pool: Mutex::new(Vec::new()),

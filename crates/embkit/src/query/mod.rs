@@ -6,6 +6,7 @@
 mod analogy;
 mod hnsw;
 mod neighbors;
+mod prefilter;
 mod scan;
 mod word_similarity;
 

@@ -8,6 +8,7 @@ use std::str::FromStr;
 
 use ndarray::ArrayView2;
 
+use super::prefilter::{self, Prefilter};
 use super::scan::{self, TopK};
 use crate::threads::split_evenly;
 use crate::{Embedding, Error, Result, Threads};
@@ -282,11 +283,17 @@ pub fn nearest_neighbors_batch(
 const MIN_FLOATS_PER_THREAD: usize = 1 << 18;
 
 /// A table prepared for exact searches: the rows (borrowed when the view
-/// is contiguous) and, for cosine similarity, the inverse norm of each
-/// row, computed once.
+/// is contiguous), for cosine similarity the inverse norm of each row,
+/// and on tables of at least 16,384 rows of at least 16 values an 8-bit
+/// copy of the rows (a quarter of the table's bytes, plus 16 bytes a
+/// row; see [`memory_bytes`](Self::memory_bytes)), all computed once.
 ///
-/// Every search scores every row, so the answer is exact; it is the same
-/// as [`nearest_neighbors_by`]'s, bit for bit, for any thread count.
+/// A search for up to 1,024 neighbours first scores the 8-bit rows, with
+/// bounds on the error, and scores again from the f32 rows only the rows
+/// that could be among the best; otherwise it scores every row. Either
+/// way the answer is exact: the same as [`nearest_neighbors_by`]'s, bit
+/// for bit, for any thread count. The first pass reads a quarter of the
+/// bytes, which is what limits a scan of a large table.
 ///
 /// # Examples
 ///
@@ -310,6 +317,8 @@ pub struct ExactIndex<'a> {
     similarity: Similarity,
     /// `1 / |row|` (0 for a zero row) for cosine; empty otherwise.
     inverse_norms: Vec<f64>,
+    /// 8-bit codes of the rows for a first pass, on large tables.
+    prefilter: Option<Prefilter>,
 }
 
 impl<'a> ExactIndex<'a> {
@@ -322,6 +331,25 @@ impl<'a> ExactIndex<'a> {
     ///
     /// - `table`: `[num_embeddings, embedding_dim]`
     pub fn new(table: ArrayView2<'a, f32>, similarity: Similarity, threads: Threads) -> Self {
+        Self::build(table, similarity, threads, true)
+    }
+
+    /// [`new`](Self::new) without the 8-bit first pass (for callers that
+    /// only score single rows, such as the HNSW index).
+    pub(crate) fn without_prefilter(
+        table: ArrayView2<'a, f32>,
+        similarity: Similarity,
+        threads: Threads,
+    ) -> Self {
+        Self::build(table, similarity, threads, false)
+    }
+
+    fn build(
+        table: ArrayView2<'a, f32>,
+        similarity: Similarity,
+        threads: Threads,
+        prefilter: bool,
+    ) -> Self {
         let (num_embeddings, dim) = table.dim();
         let rows = match table.to_slice() {
             Some(slice) => Cow::Borrowed(slice),
@@ -340,7 +368,10 @@ impl<'a> ExactIndex<'a> {
         } else {
             Vec::new()
         };
-        Self { rows, num_embeddings, dim, similarity, inverse_norms }
+        let prefilter =
+            (prefilter && num_embeddings >= prefilter::MIN_ROWS && dim >= prefilter::MIN_DIM)
+                .then(|| Prefilter::new(&rows, dim, similarity, &inverse_norms, threads));
+        Self { rows, num_embeddings, dim, similarity, inverse_norms, prefilter }
     }
 
     /// The similarity searches use.
@@ -419,7 +450,44 @@ impl<'a> ExactIndex<'a> {
         threads: Threads,
     ) -> Result<Vec<Neighbor>> {
         check_query(self.dim, query)?;
-        Ok(self.scan().top_k(query, k, exclude, threads))
+        Ok(self.top_k(query, k, exclude, threads))
+    }
+
+    /// The search of a checked query: through the 8-bit first pass when
+    /// there is one and `k` is small, otherwise by the full scan. Both give
+    /// the same answer.
+    fn top_k(&self, query: &[f32], k: usize, exclude: &[u32], threads: Threads) -> Vec<Neighbor> {
+        if let Some(prefilter) = &self.prefilter {
+            if (1..=prefilter::MAX_K).contains(&k) {
+                if let Some(found) = prefilter.top_k(self, query, k, exclude, threads) {
+                    return found;
+                }
+            }
+        }
+        self.scan().top_k(query, k, exclude, threads)
+    }
+
+    /// The full scan, without the first pass.
+    #[cfg(test)]
+    pub(crate) fn full_scan(&self, query: &[f32], k: usize, exclude: &[u32]) -> Vec<Neighbor> {
+        self.scan().top_k(query, k, exclude, Threads::single())
+    }
+
+    /// `1 / |row|` of every row for cosine; empty otherwise.
+    #[cfg(test)]
+    pub(crate) fn inverse_norms(&self) -> &[f64] {
+        &self.inverse_norms
+    }
+
+    /// The bytes kept besides the table: row norms and the first pass's
+    /// 8-bit codes.
+    pub fn memory_bytes(&self) -> usize {
+        std::mem::size_of_val(self.inverse_norms.as_slice())
+            + self.prefilter.as_ref().map_or(0, Prefilter::memory_bytes)
+            + match &self.rows {
+                Cow::Borrowed(_) => 0,
+                Cow::Owned(rows) => std::mem::size_of_val(rows.as_slice()),
+            }
     }
 
     /// [`search`](Self::search) for each row of `queries`; see
@@ -455,10 +523,9 @@ impl<'a> ExactIndex<'a> {
         for i in 0..n {
             check_query(self.dim, &flat[i * self.dim..(i + 1) * self.dim])?;
         }
-        let scan = self.scan();
         let one = |i: usize, threads: Threads| {
             let skip = exclude.get(i).map_or(&[][..], Vec::as_slice);
-            scan.top_k(&flat[i * self.dim..(i + 1) * self.dim], k, skip, threads)
+            self.top_k(&flat[i * self.dim..(i + 1) * self.dim], k, skip, threads)
         };
         if n >= threads.get() && n > 1 {
             // Each thread answers a block of queries on its own.

@@ -124,3 +124,41 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    // Tables large enough for the index's 8-bit first pass; few cases.
+    #![proptest_config(ProptestConfig::with_cases(6))]
+
+    /// The index's first pass over 8-bit rows changes nothing: the same
+    /// neighbours and scores, bit for bit, as the full scan of
+    /// `nearest_neighbors_by`.
+    #[test]
+    fn the_first_pass_of_a_large_index_gives_the_full_scans_answer(
+        seed: u64,
+        similarity in similarity(),
+        k in prop_oneof![1usize..40, Just(1500)],
+        threads in 1usize..4,
+    ) {
+        let (rows, dim) = (17_000, 20);
+        let mut table = random_table(rows, dim, seed);
+        // Rows the 8-bit pass cannot bound: NaN, infinite, huge.
+        table[[11, 3]] = f32::NAN;
+        table[[12_000, 0]] = f32::INFINITY;
+        table.row_mut(13_000).fill(1e20);
+        let threads = Threads::new(threads).unwrap();
+        let index = ExactIndex::new(table.view(), similarity, threads);
+        assert!(index.memory_bytes() >= rows * dim, "the 8-bit rows are kept");
+        for q in [5, 16_999, 6] {
+            let mut query = table.row(q).to_vec();
+            if q == 6 {
+                // A query far from every row: the bounds prune little.
+                query.iter_mut().for_each(|x| *x *= -1e6);
+            }
+            let want = nearest_neighbors_by(
+                table.view(), &query, k, &[5], similarity, Threads::single(),
+            ).unwrap();
+            let got = index.search(&query, k, &[5], threads).unwrap();
+            prop_assert_eq!(got, want);
+        }
+    }
+}
