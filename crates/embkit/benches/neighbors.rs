@@ -7,6 +7,10 @@
 //!
 //! Cases are named by their parameters, `rows=…/dim=…/k=…[/threads=…]`;
 //! throughput is the bytes of the table read per query (`rows · dim · 4`).
+//! The index cases use Gaussian rows, except
+//! `exact_index/cosine/clustered/…` (rows as for the `hnsw` group, one
+//! held-out query), which shows how the first pass's bounds prune when
+//! the scores bunch up.
 //!
 //! The `hnsw` group builds an [`HnswIndex`] over clustered rows (1,000
 //! centres, noise half their spread) and over Gaussian rows with no
@@ -66,6 +70,28 @@ fn neighbors(c: &mut Criterion) {
 fn exact_index(c: &mut Criterion) {
     let mut group = c.benchmark_group("exact_index");
     group.sample_size(20);
+    // Clustered rows (as for the HNSW group), by cosine: the 8-bit first
+    // pass prunes by bounds, which depend on how the scores spread.
+    let (rows, dim, k) = (1_000_000, 64, 10);
+    let name = format!("cosine/clustered/rows={rows}/dim={dim}/k={k}");
+    if c_filter_matches(&format!("exact_index/{name}")) {
+        let values = rows_for_hnsw(rows + 1, dim, true, 7);
+        let table = values.slice(ndarray::s![..rows, ..]);
+        let query = values.row(rows).to_vec();
+        let index = ExactIndex::new(table, Similarity::Cosine, Threads::available());
+        group.throughput(Throughput::Bytes((rows * dim * 4) as u64));
+        for threads in [1, 2] {
+            let threads = Threads::new(threads).expect("at least 1");
+            group.bench_function(
+                BenchmarkId::from_parameter(format!("{name}/threads={threads}")),
+                |b| {
+                    b.iter(|| {
+                        black_box(index.search(black_box(&query), k, &[], threads).expect("valid"))
+                    })
+                },
+            );
+        }
+    }
     for (rows, dim, k) in INDEX_CASES {
         let values = table(rows, dim);
         let query = values.row(rows / 2).to_vec();
