@@ -11,6 +11,7 @@
 pub(crate) mod bag;
 pub(crate) mod segment;
 pub(crate) mod simd;
+pub(crate) mod vector;
 
 pub(crate) use segment::{counting_sort_by_id, SortScratch};
 

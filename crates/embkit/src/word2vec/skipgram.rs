@@ -8,6 +8,7 @@ use super::config::{Architecture, SkipGramConfig};
 use super::vocab::{keep_thresholds, NoiseTable, WordCounts};
 use crate::format::Vectors;
 use crate::kernels::simd;
+use crate::kernels::vector::dot;
 use crate::model::{EpochLog, Observer};
 use crate::{Error, Result, Threads};
 
@@ -898,28 +899,6 @@ pub fn sgns_step(input: &mut [f32], outputs: &mut [f32], alpha: f32) -> f32 {
     }
     add(input, &err);
     loss
-}
-
-/// `a·b` with sixteen partial sums (vectorised; the same bits with or
-/// without AVX, as the order of additions is fixed).
-#[inline(always)]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    const LANES: usize = 16;
-    let mut acc = [0.0f32; LANES];
-    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        let x: &[f32; LANES] = x.try_into().expect("chunk of LANES");
-        let y: &[f32; LANES] = y.try_into().expect("chunk of LANES");
-        for i in 0..LANES {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    let mut tail = 0.0f32;
-    for (x, y) in ra.iter().zip(rb) {
-        tail += x * y;
-    }
-    acc.iter().fold(0.0, |sum, &x| sum + x) + tail
 }
 
 /// `y += a·x`.
