@@ -13,15 +13,14 @@
 //! - `vocab.txt`: the words of the word rows, one per line in id order
 //!   (when the model has them).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use ndarray::{Array1, Array2};
-use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
-use super::{f32s_from_le, le_bytes, to_json, write_atomically, FORMAT_VERSION, MODEL_FILE};
-use super::{ModelKind, MODEL_KIND_KEY, VOCAB_FILE};
+use super::model_file::{model_metadata, serialize_f32_tensors, Extras, F32Tensor, ModelFile};
+use super::{lines_text, read_lines, write_model_dir, ModelKind, MODEL_FILE, VOCAB_FILE};
 use crate::model::{BagClassifier, BagClassifierConfig};
 use crate::{Dense, EmbeddingBag, Error, History, Result, TrainConfig};
 
@@ -84,34 +83,16 @@ impl SavedBagClassifier {
     pub fn save(&self, dir: impl AsRef<Path>) -> Result<()> {
         let dir = dir.as_ref();
         let bytes = self.to_bytes()?;
-        let vocab_text = match &self.vocab {
-            Some(vocab) => {
-                let mut text = String::new();
-                for (id, word) in vocab.iter().enumerate() {
-                    if word.contains(['\n', '\r']) {
-                        return Err(Error::config(
-                            "vocab",
-                            format!("word {word:?} (id {id}) contains a line break"),
-                        ));
-                    }
-                    text.push_str(word);
-                    text.push('\n');
-                }
-                Some(text)
-            }
-            None => None,
-        };
-        fs::create_dir_all(dir).map_err(Error::io("create directory", dir))?;
-        let vocab_path = dir.join(VOCAB_FILE);
-        match vocab_text {
-            Some(text) => write_atomically(&vocab_path, text.as_bytes())?,
-            // A vocabulary of an earlier model must not be read with this one.
-            None if vocab_path.exists() => {
-                fs::remove_file(&vocab_path).map_err(Error::io("remove", &vocab_path))?
-            }
-            None => {}
-        }
-        write_atomically(&dir.join(MODEL_FILE), &bytes)
+        let vocab_text = self
+            .vocab
+            .as_deref()
+            .map(|vocab| {
+                lines_text(vocab, |id, word| {
+                    Error::config("vocab", format!("word {word:?} (id {id}) contains a line break"))
+                })
+            })
+            .transpose()?;
+        write_model_dir(dir, vec![(VOCAB_FILE, vocab_text)], &bytes)
     }
 
     /// Reads a directory written by [`save`](Self::save).
@@ -130,8 +111,7 @@ impl SavedBagClassifier {
         let (mut saved, with_vocab) = Self::parse(&bytes, &path)?;
         if with_vocab {
             let vocab_path = dir.join(VOCAB_FILE);
-            let text = fs::read_to_string(&vocab_path).map_err(Error::io("read", &vocab_path))?;
-            let vocab: Vec<String> = text.lines().map(str::to_string).collect();
+            let vocab = read_lines(&vocab_path)?;
             let expected = saved.model.config().num_words;
             if vocab.len() != expected {
                 return Err(Error::BadModelFile {
@@ -161,52 +141,29 @@ impl SavedBagClassifier {
                 format!("{} words for {} word rows", vocab.len(), config.num_words),
             ));
         }
-        let mut meta = HashMap::new();
-        meta.insert("format".to_string(), BAG_FORMAT_NAME.to_string());
-        meta.insert("format_version".to_string(), FORMAT_VERSION.to_string());
-        meta.insert(MODEL_KIND_KEY.to_string(), ModelKind::BagClassifier.name().to_string());
-        meta.insert("config".to_string(), to_json("config", config)?);
-        if let Some(tc) = &self.train_config {
-            meta.insert("train_config".to_string(), to_json("train_config", tc)?);
-        }
-        if let Some(h) = &self.history {
-            meta.insert("history".to_string(), to_json("history", h)?);
-        }
+        let mut meta = model_metadata(
+            BAG_FORMAT_NAME,
+            Some(ModelKind::BagClassifier),
+            config,
+            self.train_config.as_ref(),
+            self.history.as_ref(),
+            &self.metadata,
+        )?;
         if self.vocab.is_some() {
             meta.insert("vocab".to_string(), "true".to_string());
         }
-        if !self.metadata.is_empty() {
-            meta.insert("user".to_string(), to_json("metadata", &self.metadata)?);
-        }
         let m = &self.model;
-        let dense = m.dense();
-        let tensors: [(&str, Vec<usize>, Vec<u8>); 3] = [
-            (
+        let (bag, dense) = (m.bag(), m.dense());
+        let tensors = [
+            F32Tensor::new(
                 "bag.weight",
-                vec![m.bag().num_embeddings(), m.bag().embedding_dim()],
-                le_bytes(m.bag().weights()),
+                vec![bag.num_embeddings(), bag.embedding_dim()],
+                bag.weights(),
             ),
-            (
-                "dense.kernel",
-                dense.kernel().shape().to_vec(),
-                le_bytes(dense.kernel().as_standard_layout().as_slice().expect("contiguous")),
-            ),
-            (
-                "dense.bias",
-                dense.bias().shape().to_vec(),
-                le_bytes(dense.bias().as_standard_layout().as_slice().expect("contiguous")),
-            ),
+            F32Tensor::array("dense.kernel", dense.kernel()),
+            F32Tensor::array("dense.bias", dense.bias()),
         ];
-        let views = tensors
-            .iter()
-            .map(|(name, shape, data)| {
-                TensorView::new(Dtype::F32, shape.clone(), data)
-                    .map(|v| (name.to_string(), v))
-                    .map_err(|e| Error::config("tensor", format!("{name}: {e}")))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        safetensors::serialize(views, Some(meta))
-            .map_err(|e| Error::config("tensor", e.to_string()))
+        serialize_f32_tensors(&tensors, meta)
     }
 
     /// Parses the bytes of a `model.safetensors` (`path` is only used in
@@ -222,78 +179,29 @@ impl SavedBagClassifier {
     /// [`from_bytes`](Self::from_bytes), plus whether a vocabulary was
     /// saved with the model.
     fn parse(bytes: &[u8], path: &Path) -> Result<(Self, bool)> {
-        let path = path.to_path_buf();
-        let bad = |reason: String| Error::BadModelFile { path: path.clone(), reason };
-        let (_, header) = SafeTensors::read_metadata(bytes)
-            .map_err(|e| bad(format!("not a safetensors file or truncated ({e})")))?;
-        let tensors = SafeTensors::deserialize(bytes)
-            .map_err(|e| bad(format!("not a safetensors file or truncated ({e})")))?;
-        let meta = header.metadata().clone().unwrap_or_default();
-        let kind = ModelKind::of_metadata(&meta).map_err(bad)?;
-        if kind != ModelKind::BagClassifier {
-            return Err(bad(format!("is a {kind} model, not a bag classifier")));
-        }
-        let get = |key: &str| meta.get(key).ok_or_else(|| bad(format!("metadata has no `{key}`")));
-        let version = get("format_version")?;
-        if version != &FORMAT_VERSION.to_string() {
-            return Err(bad(format!(
-                "format version {version} is not supported (this embkit reads version {FORMAT_VERSION})"
-            )));
-        }
-        let config: BagClassifierConfig = serde_json::from_str(get("config")?)
-            .map_err(|e| bad(format!("bad model config: {e}")))?;
-        config.validate().map_err(|e| bad(e.to_string()))?;
-        let opt = |key: &str| meta.get(key).map(String::as_str);
-        let train_config = opt("train_config")
-            .map(serde_json::from_str::<TrainConfig>)
-            .transpose()
-            .map_err(|e| bad(format!("bad training config: {e}")))?;
-        let history = opt("history")
-            .map(serde_json::from_str::<History>)
-            .transpose()
-            .map_err(|e| bad(format!("bad history: {e}")))?;
-        let metadata = opt("user")
-            .map(serde_json::from_str::<BTreeMap<String, String>>)
-            .transpose()
-            .map_err(|e| bad(format!("bad metadata: {e}")))?
-            .unwrap_or_default();
+        let file = ModelFile::open(bytes, path, ModelKind::BagClassifier, "a bag classifier")?;
+        let config: BagClassifierConfig = file.config()?;
+        config.validate().map_err(|e| file.bad(e.to_string()))?;
+        let Extras { train_config, history, metadata } = file.extras()?;
 
-        let tensor = |name: &str, shape: &[usize]| -> Result<Vec<f32>> {
-            let t = tensors.tensor(name).map_err(|_| bad(format!("no tensor `{name}`")))?;
-            if t.dtype() != Dtype::F32 {
-                return Err(bad(format!("tensor `{name}` is {:?}, expected F32", t.dtype())));
-            }
-            if t.shape() != shape {
-                return Err(bad(format!(
-                    "tensor `{name}` has shape {:?}, the config says {shape:?}",
-                    t.shape()
-                )));
-            }
-            let values = f32s_from_le(t.data());
-            if let Some(i) = values.iter().position(|x| !x.is_finite()) {
-                return Err(bad(format!(
-                    "tensor `{name}` has the value {} at index {i}",
-                    values[i]
-                )));
-            }
-            Ok(values)
-        };
         let (rows, dim, classes) =
             (config.num_embeddings(), config.embedding_dim, config.num_classes);
         let bag = EmbeddingBag::from_config_and_weights(
             config.bag_table(),
-            tensor("bag.weight", &[rows, dim])?,
+            file.tensor_f32("bag.weight", &[rows, dim])?,
         )
-        .map_err(|e| bad(e.to_string()))?;
-        let kernel =
-            Array2::from_shape_vec((dim, classes), tensor("dense.kernel", &[dim, classes])?)
-                .expect("shape checked");
-        let bias = Array1::from(tensor("dense.bias", &[classes])?);
+        .map_err(|e| file.bad(e.to_string()))?;
+        let kernel = Array2::from_shape_vec(
+            (dim, classes),
+            file.tensor_f32("dense.kernel", &[dim, classes])?,
+        )
+        .expect("shape checked");
+        let bias = Array1::from(file.tensor_f32("dense.bias", &[classes])?);
         let dense = Dense::from_weights(config.output_layer(), kernel, bias)
-            .map_err(|e| bad(e.to_string()))?;
+            .map_err(|e| file.bad(e.to_string()))?;
         let model =
-            BagClassifier::from_parts(config, bag, dense).map_err(|e| bad(e.to_string()))?;
-        let with_vocab = opt("vocab") == Some("true");
+            BagClassifier::from_parts(config, bag, dense).map_err(|e| file.bad(e.to_string()))?;
+        let with_vocab = file.opt("vocab") == Some("true");
         Ok((Self { model, vocab: None, train_config, history, metadata }, with_vocab))
     }
 }

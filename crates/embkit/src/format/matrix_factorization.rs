@@ -23,10 +23,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use safetensors::tensor::{Dtype, SafeTensors, TensorView};
-
-use super::FORMAT_VERSION;
-use super::{f32s_from_le, le_bytes, to_json, write_atomically, FORMAT_NAME, MODEL_FILE};
+use super::model_file::{
+    model_metadata, read_metadata, serialize_f32_tensors, Extras, F32Tensor, ModelFile,
+};
+use super::{lines_text, read_lines, write_model_dir, FORMAT_NAME, MODEL_FILE};
 use crate::data::KeyIndex;
 use crate::model::{MatrixFactorization, MatrixFactorizationConfig};
 use crate::{Embedding, Error, History, Result, TrainConfig};
@@ -84,11 +84,8 @@ impl ModelKind {
     /// [`Error::BadModelFile`] if it is not an embkit model.
     pub fn of_bytes(bytes: &[u8], path: impl Into<PathBuf>) -> Result<Self> {
         let path = path.into();
-        let bad = |reason: String| Error::BadModelFile { path: path.clone(), reason };
-        let (_, header) = SafeTensors::read_metadata(bytes)
-            .map_err(|e| bad(format!("not a safetensors file or truncated ({e})")))?;
-        let meta = header.metadata().clone().unwrap_or_default();
-        Self::of_metadata(&meta).map_err(bad)
+        let meta = read_metadata(bytes, &path)?;
+        Self::of_metadata(&meta).map_err(|reason| Error::BadModelFile { path, reason })
     }
 
     pub(crate) fn of_metadata(meta: &HashMap<String, String>) -> Result<Self, String> {
@@ -188,36 +185,20 @@ impl SavedMatrixFactorization {
         let bytes = self.to_bytes()?;
         let mut key_files = Vec::new();
         for (file, keys) in [(USERS_FILE, &self.users), (ITEMS_FILE, &self.items)] {
-            if let Some(keys) = keys {
-                let mut text = String::new();
-                for (id, key) in keys.keys().iter().enumerate() {
-                    if key.contains(['\n', '\r']) {
-                        return Err(Error::config(
+            let text = keys
+                .as_ref()
+                .map(|keys| {
+                    lines_text(keys.keys(), |id, key| {
+                        Error::config(
                             "keys",
                             format!("key {key:?} (id {id}) of {file} contains a line break"),
-                        ));
-                    }
-                    text.push_str(key);
-                    text.push('\n');
-                }
-                key_files.push((file, Some(text)));
-            } else {
-                key_files.push((file, None));
-            }
+                        )
+                    })
+                })
+                .transpose()?;
+            key_files.push((file, text));
         }
-        fs::create_dir_all(dir).map_err(Error::io("create directory", dir))?;
-        for (file, text) in key_files {
-            let path = dir.join(file);
-            match text {
-                Some(text) => write_atomically(&path, text.as_bytes())?,
-                // Keys of an earlier model must not be read with this one.
-                None if path.exists() => {
-                    fs::remove_file(&path).map_err(Error::io("remove", &path))?
-                }
-                None => {}
-            }
-        }
-        write_atomically(&dir.join(MODEL_FILE), &bytes)
+        write_model_dir(dir, key_files, &bytes)
     }
 
     /// Reads a directory written by [`save`](Self::save).
@@ -241,8 +222,7 @@ impl SavedMatrixFactorization {
                 (ITEMS_FILE, config.num_items, &mut saved.items),
             ] {
                 let path = dir.join(file);
-                let text = fs::read_to_string(&path).map_err(Error::io("read", &path))?;
-                let keys: Vec<String> = text.lines().map(str::to_string).collect();
+                let keys = read_lines(&path)?;
                 if keys.len() != rows {
                     return Err(Error::BadModelFile {
                         path,
@@ -286,37 +266,26 @@ impl SavedMatrixFactorization {
                 return Err(Error::config("keys", "give both the user and the item keys, or none"))
             }
         };
-        let mut meta = HashMap::new();
-        meta.insert("format".to_string(), MF_FORMAT_NAME.to_string());
-        meta.insert("format_version".to_string(), FORMAT_VERSION.to_string());
-        meta.insert(MODEL_KIND_KEY.to_string(), ModelKind::MatrixFactorization.name().to_string());
-        meta.insert("config".to_string(), to_json("config", config)?);
-        if let Some(tc) = &self.train_config {
-            meta.insert("train_config".to_string(), to_json("train_config", tc)?);
-        }
-        if let Some(h) = &self.history {
-            meta.insert("history".to_string(), to_json("history", h)?);
-        }
+        let mut meta = model_metadata(
+            MF_FORMAT_NAME,
+            Some(ModelKind::MatrixFactorization),
+            config,
+            self.train_config.as_ref(),
+            self.history.as_ref(),
+            &self.metadata,
+        )?;
         if with_keys {
             meta.insert("keys".to_string(), "true".to_string());
         }
-        if !self.metadata.is_empty() {
-            meta.insert("user".to_string(), to_json("metadata", &self.metadata)?);
-        }
         let m = &self.model;
-        let tables = [m.users(), m.items(), m.user_bias(), m.item_bias()];
-        let data: Vec<Vec<u8>> = tables.iter().map(|t| le_bytes(t.weights())).collect();
-        let views = TABLES
+        let tensors: Vec<F32Tensor<'_>> = TABLES
             .iter()
-            .zip(tables.iter().zip(&data))
-            .map(|(&name, (t, bytes))| {
-                TensorView::new(Dtype::F32, vec![t.num_embeddings(), t.embedding_dim()], bytes)
-                    .map(|v| (name.to_string(), v))
-                    .map_err(|e| Error::config("tensor", format!("{name}: {e}")))
+            .zip([m.users(), m.items(), m.user_bias(), m.item_bias()])
+            .map(|(&name, t)| {
+                F32Tensor::new(name, vec![t.num_embeddings(), t.embedding_dim()], t.weights())
             })
-            .collect::<Result<Vec<_>>>()?;
-        safetensors::serialize(views, Some(meta))
-            .map_err(|e| Error::config("tensor", e.to_string()))
+            .collect();
+        serialize_f32_tensors(&tensors, meta)
     }
 
     /// Parses the bytes of a `model.safetensors` (`path` is only used in
@@ -332,64 +301,19 @@ impl SavedMatrixFactorization {
     /// [`from_bytes`](Self::from_bytes), plus whether key files were
     /// saved with the model.
     fn parse(bytes: &[u8], path: &Path) -> Result<(Self, bool)> {
-        let path = path.to_path_buf();
-        let bad = |reason: String| Error::BadModelFile { path: path.clone(), reason };
-        let (_, header) = SafeTensors::read_metadata(bytes)
-            .map_err(|e| bad(format!("not a safetensors file or truncated ({e})")))?;
-        let tensors = SafeTensors::deserialize(bytes)
-            .map_err(|e| bad(format!("not a safetensors file or truncated ({e})")))?;
-        let meta = header.metadata().clone().unwrap_or_default();
-        let kind = ModelKind::of_metadata(&meta).map_err(bad)?;
-        if kind != ModelKind::MatrixFactorization {
-            return Err(bad(format!(
-                "is a {kind} model, not a matrix factorisation (load it with SavedModel)"
-            )));
-        }
-        let get = |key: &str| meta.get(key).ok_or_else(|| bad(format!("metadata has no `{key}`")));
-        let version = get("format_version")?;
-        if version != &FORMAT_VERSION.to_string() {
-            return Err(bad(format!(
-                "format version {version} is not supported (this embkit reads version {FORMAT_VERSION})"
-            )));
-        }
-        let config: MatrixFactorizationConfig = serde_json::from_str(get("config")?)
-            .map_err(|e| bad(format!("bad model config: {e}")))?;
-        config.validate().map_err(|e| bad(e.to_string()))?;
-        let opt = |key: &str| meta.get(key).map(String::as_str);
-        let train_config = opt("train_config")
-            .map(serde_json::from_str::<TrainConfig>)
-            .transpose()
-            .map_err(|e| bad(format!("bad training config: {e}")))?;
-        let history = opt("history")
-            .map(serde_json::from_str::<History>)
-            .transpose()
-            .map_err(|e| bad(format!("bad history: {e}")))?;
-        let metadata = opt("user")
-            .map(serde_json::from_str::<BTreeMap<String, String>>)
-            .transpose()
-            .map_err(|e| bad(format!("bad metadata: {e}")))?
-            .unwrap_or_default();
+        let file = ModelFile::open(
+            bytes,
+            path,
+            ModelKind::MatrixFactorization,
+            "a matrix factorisation (load it with SavedModel)",
+        )?;
+        let config: MatrixFactorizationConfig = file.config()?;
+        config.validate().map_err(|e| file.bad(e.to_string()))?;
+        let Extras { train_config, history, metadata } = file.extras()?;
 
         let table = |name: &str, config: crate::EmbeddingConfig| -> Result<Embedding> {
-            let t = tensors.tensor(name).map_err(|_| bad(format!("no tensor `{name}`")))?;
-            let shape = [config.num_embeddings, config.embedding_dim];
-            if t.dtype() != Dtype::F32 {
-                return Err(bad(format!("tensor `{name}` is {:?}, expected F32", t.dtype())));
-            }
-            if t.shape() != shape {
-                return Err(bad(format!(
-                    "tensor `{name}` has shape {:?}, the config says {shape:?}",
-                    t.shape()
-                )));
-            }
-            let values = f32s_from_le(t.data());
-            if let Some(i) = values.iter().position(|x| !x.is_finite()) {
-                return Err(bad(format!(
-                    "tensor `{name}` has the value {} at index {i}",
-                    values[i]
-                )));
-            }
-            Embedding::from_config_and_weights(config, values).map_err(|e| bad(e.to_string()))
+            let values = file.tensor_f32(name, &[config.num_embeddings, config.embedding_dim])?;
+            Embedding::from_config_and_weights(config, values).map_err(|e| file.bad(e.to_string()))
         };
         let model = MatrixFactorization::from_parts(
             config.clone(),
@@ -398,8 +322,8 @@ impl SavedMatrixFactorization {
             table(TABLES[2], config.user_bias_table())?,
             table(TABLES[3], config.item_bias_table())?,
         )
-        .map_err(|e| bad(e.to_string()))?;
-        let with_keys = opt("keys") == Some("true");
+        .map_err(|e| file.bad(e.to_string()))?;
+        let with_keys = file.opt("keys") == Some("true");
         let saved = Self { model, users: None, items: None, train_config, history, metadata };
         Ok((saved, with_keys))
     }

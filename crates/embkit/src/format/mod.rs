@@ -23,19 +23,19 @@
 //! ([`SavedBagClassifier`]); the `model_kind` metadata field tells them
 //! apart ([`ModelKind`]), and a model without it is a [`Sequential`] one.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 
 use ndarray::{Array1, Array2};
-use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 // Word vectors in interchange formats (word2vec, GloVe, fastText, TSV,
 // .npy, safetensors): `Vectors`, `VectorReader`, `VectorWriter`, `convert`.
 mod bag_classifier;
 mod matrix_factorization;
+mod model_file;
 mod npy;
 mod reader;
 mod tensors;
@@ -54,6 +54,8 @@ pub use tensors::DEFAULT_TENSOR;
 pub use tsv::{METADATA_TSV, VECTORS_TSV};
 pub use vectors::{convert, VectorFormat, Vectors};
 pub use writer::VectorWriter;
+
+use model_file::{model_metadata, serialize_f32_tensors, Extras, F32Tensor, ModelFile};
 
 use crate::{
     Dense, Embedding, Error, History, Layer, LayerConfig, Result, Sequential, SequentialConfig,
@@ -109,17 +111,9 @@ impl SavedModel {
             fs::remove_file(&vocab_path).map_err(Error::io("remove", &vocab_path))?;
         }
         if let Some(vocab) = &self.vocab {
-            let mut text = String::new();
-            for (id, token) in vocab.iter().enumerate() {
-                if token.contains(['\n', '\r']) {
-                    return Err(Error::config(
-                        "vocab",
-                        format!("token {token:?} (id {id}) contains a line break"),
-                    ));
-                }
-                text.push_str(token);
-                text.push('\n');
-            }
+            let text = lines_text(vocab, |id, token| {
+                Error::config("vocab", format!("token {token:?} (id {id}) contains a line break"))
+            })?;
             write_atomically(&vocab_path, text.as_bytes())?;
         }
         write_atomically(&dir.join(MODEL_FILE), &bytes)
@@ -145,8 +139,7 @@ impl SavedModel {
         let (mut saved, vocab_size) = Self::parse(&bytes, &path)?;
         if let Some(expected) = vocab_size {
             let vocab_path = dir.join(VOCAB_FILE);
-            let text = fs::read_to_string(&vocab_path).map_err(Error::io("read", &vocab_path))?;
-            let vocab: Vec<String> = text.lines().map(str::to_string).collect();
+            let vocab = read_lines(&vocab_path)?;
             if vocab.len() != expected {
                 return Err(Error::BadModelFile {
                     path: vocab_path,
@@ -167,74 +160,49 @@ impl SavedModel {
     ///
     /// [`Error::InvalidConfig`] if the configs cannot be serialised.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        let mut meta = HashMap::new();
-        meta.insert("format".to_string(), FORMAT_NAME.to_string());
-        meta.insert("format_version".to_string(), FORMAT_VERSION.to_string());
         // The table's own config: options set on it after the model was built
         // (`embedding_mut().enable_lora(..)`) are saved too.
         let mut config = self.model.config().clone();
         config.embedding = self.model.embedding().config().clone();
-        meta.insert("config".to_string(), to_json("config", &config)?);
-        if let Some(tc) = &self.train_config {
-            meta.insert("train_config".to_string(), to_json("train_config", tc)?);
-        }
-        if let Some(h) = &self.history {
-            meta.insert("history".to_string(), to_json("history", h)?);
-        }
+        let mut meta = model_metadata(
+            FORMAT_NAME,
+            None,
+            &config,
+            self.train_config.as_ref(),
+            self.history.as_ref(),
+            &self.metadata,
+        )?;
         if let Some(vocab) = &self.vocab {
             meta.insert("vocab_size".to_string(), vocab.len().to_string());
         }
-        if !self.metadata.is_empty() {
-            meta.insert("user".to_string(), to_json("metadata", &self.metadata)?);
-        }
 
-        let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
         let emb = self.model.embedding();
-        tensors.push((
-            "embedding.weight".into(),
+        let mut tensors = vec![F32Tensor::new(
+            "embedding.weight",
             vec![emb.num_embeddings(), emb.embedding_dim()],
-            le_bytes(emb.weights()),
-        ));
+            emb.weights(),
+        )];
         if let (Some(lora), Some(a), Some(b)) = (&emb.config().lora, emb.lora_a(), emb.lora_b()) {
-            tensors.push((
-                "embedding.lora_a".into(),
+            tensors.push(F32Tensor::new(
+                "embedding.lora_a",
                 vec![emb.num_embeddings(), lora.rank],
-                le_bytes(a),
+                a,
             ));
-            tensors.push((
-                "embedding.lora_b".into(),
+            tensors.push(F32Tensor::new(
+                "embedding.lora_b",
                 vec![lora.rank, emb.embedding_dim()],
-                le_bytes(b),
+                b,
             ));
         }
         for (i, layer) in self.model.layers().iter().enumerate() {
             if let Layer::Dense(d) = layer {
-                let k = d.kernel();
-                tensors.push((
-                    format!("layers.{i}.kernel"),
-                    k.shape().to_vec(),
-                    le_bytes(k.as_standard_layout().as_slice().expect("contiguous")),
-                ));
+                tensors.push(F32Tensor::array(format!("layers.{i}.kernel"), d.kernel()));
                 if d.config().use_bias {
-                    let b = d.bias();
-                    tensors.push((
-                        format!("layers.{i}.bias"),
-                        b.shape().to_vec(),
-                        le_bytes(b.as_standard_layout().as_slice().expect("contiguous")),
-                    ));
+                    tensors.push(F32Tensor::array(format!("layers.{i}.bias"), d.bias()));
                 }
             }
         }
-        let views = tensors
-            .iter()
-            .map(|(name, shape, data)| {
-                TensorView::new(Dtype::F32, shape.clone(), data)
-                    .map(|v| (name.clone(), v))
-                    .map_err(|e| Error::config("tensor", format!("{name}: {e}")))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        safetensors::serialize(views, Some(meta))
-            .map_err(|e| Error::config("tensor", e.to_string()))
+        serialize_f32_tensors(&tensors, meta)
     }
 
     /// Parses the bytes of a `model.safetensors` (`path` is only used in
@@ -250,99 +218,47 @@ impl SavedModel {
     /// [`from_bytes`](Self::from_bytes), plus the number of tokens the
     /// model's `vocab.txt` had when it was saved.
     fn parse(bytes: &[u8], path: &Path) -> Result<(Self, Option<usize>)> {
-        let path = path.to_path_buf();
-        let bad = |reason: String| Error::BadModelFile { path: path.clone(), reason };
-        // `read_metadata` checks the header against the file length before
-        // anything is allocated for the tensors.
-        let (_, header) = SafeTensors::read_metadata(bytes)
-            .map_err(|e| bad(format!("not a safetensors file or truncated ({e})")))?;
-        let tensors = SafeTensors::deserialize(bytes)
-            .map_err(|e| bad(format!("not a safetensors file or truncated ({e})")))?;
-        let meta = header.metadata().clone().unwrap_or_default();
-        let get = |key: &str| meta.get(key).ok_or_else(|| bad(format!("metadata has no `{key}`")));
-        match meta.get(MODEL_KIND_KEY).map(String::as_str) {
-            None | Some("sequential") => {}
-            Some(kind) => {
-                return Err(bad(format!(
-                    "is a {kind} model, not a sequential one (see ModelKind; a \
-                     matrix_factorization loads with SavedMatrixFactorization)"
-                )))
-            }
-        }
-        let format = get("format")?;
-        if format != FORMAT_NAME {
-            return Err(bad(format!("format is {format:?}, expected {FORMAT_NAME:?}")));
-        }
-        let version = get("format_version")?;
-        if version != &FORMAT_VERSION.to_string() {
-            return Err(bad(format!(
-                "format version {version} is not supported (this embkit reads version {FORMAT_VERSION})"
-            )));
-        }
-        let config: SequentialConfig = serde_json::from_str(get("config")?)
-            .map_err(|e| bad(format!("bad model config: {e}")))?;
-        let parse_opt = |key: &str| meta.get(key).map(|s| s.as_str());
-        let train_config = parse_opt("train_config")
-            .map(serde_json::from_str::<TrainConfig>)
-            .transpose()
-            .map_err(|e| bad(format!("bad training config: {e}")))?;
-        let history = parse_opt("history")
-            .map(serde_json::from_str::<History>)
-            .transpose()
-            .map_err(|e| bad(format!("bad history: {e}")))?;
-        let metadata = parse_opt("user")
-            .map(serde_json::from_str::<BTreeMap<String, String>>)
-            .transpose()
-            .map_err(|e| bad(format!("bad metadata: {e}")))?
-            .unwrap_or_default();
-        let vocab_size = parse_opt("vocab_size")
-            .map(|v| v.parse::<usize>().map_err(|e| bad(format!("bad vocab_size {v:?}: {e}"))))
+        let file = ModelFile::open(
+            bytes,
+            path,
+            ModelKind::Sequential,
+            "a sequential one (see ModelKind; a matrix_factorization loads with \
+             SavedMatrixFactorization)",
+        )?;
+        let config: SequentialConfig = file.config()?;
+        let Extras { train_config, history, metadata } = file.extras()?;
+        let vocab_size = file
+            .opt("vocab_size")
+            .map(|v| v.parse::<usize>().map_err(|e| file.bad(format!("bad vocab_size {v:?}: {e}"))))
             .transpose()?;
 
-        let tensor = |name: &str, shape: &[usize]| -> Result<Vec<f32>> {
-            let t = tensors.tensor(name).map_err(|_| bad(format!("no tensor `{name}`")))?;
-            if t.dtype() != Dtype::F32 {
-                return Err(bad(format!("tensor `{name}` is {:?}, expected F32", t.dtype())));
-            }
-            if t.shape() != shape {
-                return Err(bad(format!(
-                    "tensor `{name}` has shape {:?}, the config says {shape:?}",
-                    t.shape()
-                )));
-            }
-            let values = f32s_from_le(t.data());
-            if let Some(i) = values.iter().position(|x| !x.is_finite()) {
-                return Err(bad(format!(
-                    "tensor `{name}` has the value {} at index {i}",
-                    values[i]
-                )));
-            }
-            Ok(values)
-        };
         let ec = &config.embedding;
-        let weights = tensor("embedding.weight", &[ec.num_embeddings, ec.embedding_dim])?;
+        let weights =
+            file.tensor_f32("embedding.weight", &[ec.num_embeddings, ec.embedding_dim])?;
         let embedding = match &ec.lora {
-            None if tensors.tensor("embedding.lora_a").is_ok() => {
-                return Err(bad("has LoRA factors but its config has no LoRA".into()));
+            None if file.has_tensor("embedding.lora_a") => {
+                return Err(file.bad("has LoRA factors but its config has no LoRA"));
             }
             None => Embedding::from_config_and_weights(ec.clone(), weights),
             Some(lora) => {
-                let a = tensor("embedding.lora_a", &[ec.num_embeddings, lora.rank])?;
-                let b = tensor("embedding.lora_b", &[lora.rank, ec.embedding_dim])?;
+                let a = file.tensor_f32("embedding.lora_a", &[ec.num_embeddings, lora.rank])?;
+                let b = file.tensor_f32("embedding.lora_b", &[lora.rank, ec.embedding_dim])?;
                 Embedding::from_lora_parts(ec.clone(), weights, a, b)
             }
         }
-        .map_err(|e| bad(e.to_string()))?;
+        .map_err(|e| file.bad(e.to_string()))?;
         // Layers without weights draw nothing; the seed is never used.
         let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0);
         let mut layers = Vec::with_capacity(config.layers.len());
         for (i, lc) in config.layers.iter().enumerate() {
             let layer = match lc {
                 LayerConfig::Dense(dc) => {
-                    let kernel =
-                        tensor(&format!("layers.{i}.kernel"), &[dc.in_features, dc.out_features])?;
+                    let kernel = file.tensor_f32(
+                        &format!("layers.{i}.kernel"),
+                        &[dc.in_features, dc.out_features],
+                    )?;
                     let bias = if dc.use_bias {
-                        tensor(&format!("layers.{i}.bias"), &[dc.out_features])?
+                        file.tensor_f32(&format!("layers.{i}.bias"), &[dc.out_features])?
                     } else {
                         vec![0.0; dc.out_features]
                     };
@@ -350,25 +266,17 @@ impl SavedModel {
                         .expect("shape checked");
                     Layer::Dense(
                         Dense::from_weights(dc.clone(), kernel, Array1::from(bias))
-                            .map_err(|e| bad(e.to_string()))?,
+                            .map_err(|e| file.bad(e.to_string()))?,
                     )
                 }
-                other => other.init(&mut rng).map_err(|e| bad(e.to_string()))?,
+                other => other.init(&mut rng).map_err(|e| file.bad(e.to_string()))?,
             };
             layers.push(layer);
         }
-        let model =
-            Sequential::from_parts(config, embedding, layers).map_err(|e| bad(e.to_string()))?;
+        let model = Sequential::from_parts(config, embedding, layers)
+            .map_err(|e| file.bad(e.to_string()))?;
         Ok((Self { model, vocab: None, train_config, history, metadata }, vocab_size))
     }
-}
-
-fn to_json<T: serde::Serialize>(field: &'static str, value: &T) -> Result<String> {
-    serde_json::to_string(value).map_err(|e| Error::config(field, e.to_string()))
-}
-
-fn le_bytes(values: &[f32]) -> Vec<u8> {
-    values.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
 /// Little-endian f32 bytes back to values (a trailing partial value is
@@ -399,4 +307,45 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// Writes a model directory: creates `dir`, writes each side file whose
+/// text is given and removes one whose text is not (a file of an earlier
+/// model must not be read with this one), then writes `model` as
+/// `model.safetensors`, each file through [`write_atomically`].
+fn write_model_dir(
+    dir: &Path,
+    side_files: Vec<(&str, Option<String>)>,
+    model: &[u8],
+) -> Result<()> {
+    fs::create_dir_all(dir).map_err(Error::io("create directory", dir))?;
+    for (file, text) in side_files {
+        let path = dir.join(file);
+        match text {
+            Some(text) => write_atomically(&path, text.as_bytes())?,
+            None if path.exists() => fs::remove_file(&path).map_err(Error::io("remove", &path))?,
+            None => {}
+        }
+    }
+    write_atomically(&dir.join(MODEL_FILE), model)
+}
+
+/// `items` one per line, each followed by a line break; `on_break(id,
+/// item)` is the error for the first item that contains a line break.
+fn lines_text(items: &[String], on_break: impl FnOnce(usize, &str) -> Error) -> Result<String> {
+    let mut text = String::new();
+    for (id, item) in items.iter().enumerate() {
+        if item.contains(['\n', '\r']) {
+            return Err(on_break(id, item));
+        }
+        text.push_str(item);
+        text.push('\n');
+    }
+    Ok(text)
+}
+
+/// The lines of the text file `path`, without their line breaks.
+fn read_lines(path: &Path) -> Result<Vec<String>> {
+    let text = fs::read_to_string(path).map_err(Error::io("read", path))?;
+    Ok(text.lines().map(str::to_string).collect())
 }
