@@ -103,7 +103,47 @@ pub(crate) fn serialize_f32_tensors(
                 .map_err(|e| Error::config("tensor", format!("{name}: {e}")))
         })
         .collect::<Result<Vec<_>>>()?;
-    safetensors::serialize(views, Some(meta)).map_err(|e| Error::config("tensor", e.to_string()))
+    let bytes = safetensors::serialize(views, Some(meta))
+        .map_err(|e| Error::config("tensor", e.to_string()))?;
+    Ok(with_sorted_header(bytes))
+}
+
+/// Rewrites the JSON header of safetensors `bytes` with its top-level keys
+/// and its `__metadata__` keys in sorted order, so that the same model gives
+/// the same bytes on every run (the safetensors crate writes these maps in
+/// hash order). Data offsets are explicit in the header, so the data is
+/// untouched; the header has the same content and so the same length, and
+/// keeps safetensors' padding with spaces.
+fn with_sorted_header(mut bytes: Vec<u8>) -> Vec<u8> {
+    use serde_json::Value;
+    let Some(len) = bytes.get(..8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+    else {
+        return bytes;
+    };
+    let Some(header) = usize::try_from(len).ok().and_then(|n| bytes.get(8..8 + n)) else {
+        return bytes;
+    };
+    let Ok(Value::Object(entries)) = serde_json::from_slice::<Value>(header) else {
+        return bytes;
+    };
+    let sorted: BTreeMap<String, Value> = entries
+        .into_iter()
+        .map(|(key, value)| match value {
+            Value::Object(meta) if key == "__metadata__" => {
+                let sorted: BTreeMap<String, Value> = meta.into_iter().collect();
+                (key, Value::Object(sorted.into_iter().collect()))
+            }
+            other => (key, other),
+        })
+        .collect();
+    let Ok(text) = serde_json::to_vec(&sorted) else { return bytes };
+    let n = header.len();
+    if text.len() > n {
+        return bytes;
+    }
+    bytes[8..8 + text.len()].copy_from_slice(&text);
+    bytes[8 + text.len()..8 + n].fill(b' ');
+    bytes
 }
 
 /// The caller-facing extras a saved model may carry beside its config.
