@@ -219,6 +219,14 @@ fn bag_classifier_trains_saves_and_evaluates() {
     assert_eq!(result["architecture"], "bag");
     assert_eq!(result["accuracy"], 1.0);
     assert_eq!(result["texts"], 80);
+    // inspect knows the kind, its sizes and the training history.
+    let o = embkit(&["inspect", s(&model), "--json"]);
+    let info = json(&o);
+    assert_eq!(info["kind"], "bag_classifier");
+    assert!(info["parameters"].as_u64().unwrap() > 0, "{info}");
+    assert!(info["history"]["epochs"].as_array().is_some_and(|e| e.len() == 15), "{info}");
+    let o = embkit(&["inspect", s(&model)]);
+    assert!(stdout(&o).contains("fastText-style bag classifier"), "{}", stdout(&o));
     // The word rows export as vectors.
     let vectors = dir.join("words.txt");
     let o = embkit(&["convert", s(&model), s(&vectors), "--lenient"]);

@@ -121,6 +121,13 @@ fn ratings_train_evaluate_and_export_round_trip() {
         (Some(1), Some(1))
     );
 
+    // inspect knows the kind and its four tables.
+    let info = json(&embkit(&["inspect", s(&model), "--json"]));
+    assert_eq!(info["kind"], "matrix_factorization");
+    assert_eq!((info["users"].as_u64(), info["items"].as_u64()), (Some(40), Some(25)), "{info}");
+    let o = embkit(&["inspect", s(&model)]);
+    assert!(stdout(&o).contains("item bias"), "{}", stdout(&o));
+
     // The item table (default) and the user table as vectors named by key.
     let items = dir.join("items.vec");
     let o = embkit(&["convert", s(&model), s(&items)]);

@@ -3,8 +3,10 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use embkit::format::{SavedModel, MODEL_FILE};
-use embkit::Layer;
+use embkit::format::{
+    ModelKind, SavedBagClassifier, SavedMatrixFactorization, SavedModel, MODEL_FILE,
+};
+use embkit::{History, Layer, TrainConfig};
 use serde_json::json;
 
 use crate::output::Out;
@@ -21,8 +23,19 @@ pub struct Args {
 
 /// Runs `embkit inspect`.
 pub fn run(args: Args) -> Result<()> {
-    let saved = SavedModel::load(&args.model)
-        .with_context(|| format!("loading the model in {}", args.model.display()))?;
+    let context = || format!("loading the model in {}", args.model.display());
+    match ModelKind::of_dir(&args.model).with_context(context)? {
+        ModelKind::MatrixFactorization => {
+            let saved = SavedMatrixFactorization::load(&args.model).with_context(context)?;
+            return inspect_matrix_factorization(&args, &saved);
+        }
+        ModelKind::BagClassifier => {
+            let saved = SavedBagClassifier::load(&args.model).with_context(context)?;
+            return inspect_bag_classifier(&args, &saved);
+        }
+        _ => {}
+    }
+    let saved = SavedModel::load(&args.model).with_context(context)?;
     let model = &saved.model;
     let config = model.config();
     let emb = model.embedding();
@@ -71,7 +84,17 @@ pub fn run(args: Args) -> Result<()> {
         out.text(format!("layer {i}    {lc}  -> [batch, {}]  ({n} parameters)", join(shape)))?;
     }
     out.text(format!("parameters {params}"))?;
-    if let Some(tc) = &saved.train_config {
+    training(&mut out, saved.train_config.as_ref(), saved.history.as_ref(), &saved.metadata)
+}
+
+/// The training config, the history per epoch and the metadata, as text.
+fn training(
+    out: &mut Out,
+    train_config: Option<&TrainConfig>,
+    history: Option<&History>,
+    metadata: &std::collections::BTreeMap<String, String>,
+) -> Result<()> {
+    if let Some(tc) = train_config {
         out.text(format!(
             "training   loss {}, optimizer {}, {} epochs, batch {}, seed {}",
             tc.loss.name(),
@@ -81,7 +104,7 @@ pub fn run(args: Args) -> Result<()> {
             tc.seed
         ))?;
     }
-    if let Some(h) = &saved.history {
+    if let Some(h) = history {
         for e in &h.epochs {
             let mut line = format!("epoch {:>3}  loss {:.4}", e.epoch, e.loss);
             for (k, v) in &e.metrics {
@@ -102,10 +125,91 @@ pub fn run(args: Args) -> Result<()> {
             out.text(format!("weights restored from epoch {e}"))?;
         }
     }
-    for (k, v) in &saved.metadata {
+    for (k, v) in metadata {
         out.text(format!("meta       {k} = {v}"))?;
     }
     Ok(())
+}
+
+/// `inspect` of a saved [`MatrixFactorization`](embkit::MatrixFactorization).
+fn inspect_matrix_factorization(args: &Args, saved: &SavedMatrixFactorization) -> Result<()> {
+    let model = &saved.model;
+    let file_size = std::fs::metadata(args.model.join(MODEL_FILE)).map(|m| m.len()).unwrap_or(0);
+    let tables = [
+        ("users", model.users()),
+        ("items", model.items()),
+        ("user bias", model.user_bias()),
+        ("item bias", model.item_bias()),
+    ];
+    let params: usize = tables.iter().map(|(_, t)| t.weights().len()).sum();
+    let mut out = Out::new(args.json);
+    out.record(json!({
+        "model": args.model,
+        "kind": "matrix_factorization",
+        "file_bytes": file_size,
+        "config": model.config(),
+        "parameters": params,
+        "users": saved.users.as_ref().map(|k| k.len()),
+        "items": saved.items.as_ref().map(|k| k.len()),
+        "train_config": saved.train_config,
+        "history": saved.history,
+        "metadata": saved.metadata,
+    }))?;
+    out.text(format!("model      {}  ({file_size} bytes)", args.model.display()))?;
+    out.text(format!(
+        "kind       matrix factorisation: {}",
+        serde_json::to_string(model.config())?
+    ))?;
+    for (name, table) in tables {
+        out.text(format!(
+            "{name:<10} {} x {}  ({} parameters)",
+            table.num_embeddings(),
+            table.embedding_dim(),
+            table.weights().len()
+        ))?;
+    }
+    out.text(format!("parameters {params}"))?;
+    training(&mut out, saved.train_config.as_ref(), saved.history.as_ref(), &saved.metadata)
+}
+
+/// `inspect` of a saved [`BagClassifier`](embkit::BagClassifier).
+fn inspect_bag_classifier(args: &Args, saved: &SavedBagClassifier) -> Result<()> {
+    let model = &saved.model;
+    let file_size = std::fs::metadata(args.model.join(MODEL_FILE)).map(|m| m.len()).unwrap_or(0);
+    let bag = model.bag();
+    let dense = model.dense();
+    let dense_params =
+        dense.kernel().len() + if dense.config().use_bias { dense.bias().len() } else { 0 };
+    let params = bag.weights().len() + dense_params;
+    let mut out = Out::new(args.json);
+    out.record(json!({
+        "model": args.model,
+        "kind": "bag_classifier",
+        "file_bytes": file_size,
+        "config": model.config(),
+        "parameters": params,
+        "vocab_size": saved.vocab.as_ref().map(Vec::len),
+        "train_config": saved.train_config,
+        "history": saved.history,
+        "metadata": saved.metadata,
+    }))?;
+    out.text(format!("model      {}  ({file_size} bytes)", args.model.display()))?;
+    out.text(format!(
+        "kind       fastText-style bag classifier: {}",
+        serde_json::to_string(model.config())?
+    ))?;
+    out.text(format!(
+        "bag        {} x {} (words and hashed bigrams, mean)  ({} parameters)",
+        bag.num_embeddings(),
+        bag.embedding_dim(),
+        bag.weights().len()
+    ))?;
+    out.text(format!(
+        "dense      {}  ({dense_params} parameters)",
+        serde_json::to_string(dense.config())?
+    ))?;
+    out.text(format!("parameters {params}"))?;
+    training(&mut out, saved.train_config.as_ref(), saved.history.as_ref(), &saved.metadata)
 }
 
 fn join(shape: &[usize]) -> String {
