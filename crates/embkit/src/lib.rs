@@ -88,8 +88,9 @@ pub use model::{
 };
 pub use optim::{
     Adagrad, AdagradConfig, Adam, AdamConfig, AdamFlavour, AdamW, AdamWConfig, Flavour, Ftrl,
-    FtrlConfig, GradMut, GradientClipping, Optimizer, OptimizerConfig, RmsProp, RmsPropConfig,
-    RowNorm, RowWiseAdagrad, RowWiseAdagradConfig, Sgd, SgdConfig, TableUpdates,
+    FtrlConfig, GradMut, GradientClipping, LearningRateSchedule, Optimizer, OptimizerConfig,
+    RmsProp, RmsPropConfig, RowNorm, RowWiseAdagrad, RowWiseAdagradConfig, Sgd, SgdConfig,
+    TableUpdates,
 };
 pub use threads::Threads;
 pub use vocab::{

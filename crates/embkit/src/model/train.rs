@@ -8,7 +8,7 @@ use rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use super::{Dataset, Model};
-use crate::optim::GradientClipping;
+use crate::optim::{GradientClipping, LearningRateSchedule};
 use crate::{Error, Loss, Metric, OptimizerConfig, Result, Threads};
 
 /// How to train: loss, optimizer, batches, epochs, validation and early
@@ -42,6 +42,11 @@ pub struct TrainConfig {
     /// `clipnorm`, `clipvalue`, `global_clipnorm`). Default none.
     #[serde(default)]
     pub clipping: Option<GradientClipping>,
+    /// The learning rate as a function of the step: set on the optimizer
+    /// before each step, in place of its own `learning_rate` (Keras's
+    /// `learning_rate=schedule`). Default none.
+    #[serde(default)]
+    pub learning_rate_schedule: Option<LearningRateSchedule>,
     /// Threads of the model's layers and of the optimizer on large
     /// batches. The results do not depend on it, so it is not saved.
     /// Default: every core ([`Threads::available`]).
@@ -63,6 +68,7 @@ impl TrainConfig {
             validation_split: 0.0,
             early_stopping: None,
             clipping: None,
+            learning_rate_schedule: None,
             threads: Threads::available(),
         }
     }
@@ -115,6 +121,12 @@ impl TrainConfig {
         self
     }
 
+    /// Sets [`learning_rate_schedule`](Self::learning_rate_schedule).
+    pub fn with_learning_rate_schedule(mut self, schedule: LearningRateSchedule) -> Self {
+        self.learning_rate_schedule = Some(schedule);
+        self
+    }
+
     /// Sets [`early_stopping`](Self::early_stopping).
     pub fn with_early_stopping(mut self, early_stopping: EarlyStopping) -> Self {
         self.early_stopping = Some(early_stopping);
@@ -141,6 +153,9 @@ impl TrainConfig {
         }
         if let Some(clipping) = &self.clipping {
             clipping.validate()?;
+        }
+        if let Some(schedule) = &self.learning_rate_schedule {
+            schedule.validate()?;
         }
         if let Some(es) = &self.early_stopping {
             if !(es.min_delta.is_finite() && es.min_delta >= 0.0) {
@@ -487,6 +502,9 @@ pub fn fit<'a, M: Model + Clone>(
             }
             if let Some(clipping) = &config.clipping {
                 model.clip_gradients(clipping)?;
+            }
+            if let Some(schedule) = &config.learning_rate_schedule {
+                optimizer.set_learning_rate(schedule.at(optimizer.iterations()))?;
             }
             model.step(optimizer.as_mut())?;
             let mask = model.output_mask().map(|m| m.to_owned());

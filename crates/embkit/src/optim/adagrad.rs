@@ -186,6 +186,10 @@ impl Rule<1> for AdagradConfig {
         self.table_updates
     }
 
+    fn learning_rate_mut(&mut self) -> &mut f32 {
+        &mut self.learning_rate
+    }
+
     fn kernel(&self, iterations: u64) -> AdagradKernel {
         let learning_rate = if self.lr_decay == 0.0 {
             self.learning_rate

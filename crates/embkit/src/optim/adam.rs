@@ -273,6 +273,10 @@ impl Rule<3> for AdamConfig {
         self.table_updates
     }
 
+    fn learning_rate_mut(&mut self) -> &mut f32 {
+        &mut self.learning_rate
+    }
+
     fn kernel(&self, iterations: u64) -> AdamKernel {
         self.adam_kernel(iterations)
     }

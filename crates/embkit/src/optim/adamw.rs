@@ -207,6 +207,10 @@ impl Rule<3> for AdamWConfig {
         self.table_updates
     }
 
+    fn learning_rate_mut(&mut self) -> &mut f32 {
+        &mut self.learning_rate
+    }
+
     fn kernel(&self, iterations: u64) -> AdamWKernel {
         let decay = match self.flavour {
             AdamFlavour::Keras => {

@@ -226,6 +226,10 @@ impl Rule<2> for FtrlConfig {
         self.table_updates
     }
 
+    fn learning_rate_mut(&mut self) -> &mut f32 {
+        &mut self.learning_rate
+    }
+
     fn kernel(&self, _iterations: u64) -> FtrlKernel {
         let lr = self.learning_rate;
         // Keras: l2 + beta / (2.0 * lr), with lr an f32 tensor.

@@ -75,6 +75,7 @@ mod clip;
 mod ftrl;
 mod rmsprop;
 mod rowwise_adagrad;
+mod schedule;
 mod sgd;
 
 pub use adagrad::{Adagrad, AdagradConfig};
@@ -84,6 +85,7 @@ pub use clip::{GradMut, GradientClipping, RowNorm};
 pub use ftrl::{Ftrl, FtrlConfig};
 pub use rmsprop::{RmsProp, RmsPropConfig};
 pub use rowwise_adagrad::{RowWiseAdagrad, RowWiseAdagradConfig};
+pub use schedule::LearningRateSchedule;
 pub use sgd::{Sgd, SgdConfig};
 
 use std::collections::HashMap;
@@ -140,6 +142,18 @@ pub trait Optimizer: std::fmt::Debug + Send {
 
     /// The number of finished steps.
     fn iterations(&self) -> u64;
+
+    /// Sets the learning rate of the following steps, as a
+    /// [`LearningRateSchedule`] does before each step (Keras calls the
+    /// schedule with the optimizer's `iterations`). The optimizer's config
+    /// ([`config`](Self::config)) reports the rate last set.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] if `learning_rate` is negative or not
+    /// finite (0 is allowed: a schedule may end there). Nothing changes on
+    /// an error.
+    fn set_learning_rate(&mut self, learning_rate: f32) -> Result<()>;
 
     /// The config this optimizer was built from.
     fn config(&self) -> OptimizerConfig;
@@ -201,6 +215,19 @@ impl OptimizerConfig {
             OptimizerConfig::AdamW(_) => "adamw",
             OptimizerConfig::Ftrl(_) => "ftrl",
             OptimizerConfig::RowWiseAdagrad(_) => "rowwise_adagrad",
+        }
+    }
+
+    /// The learning rate, whichever optimizer it is.
+    pub fn learning_rate(&self) -> f32 {
+        match self {
+            OptimizerConfig::Sgd(c) => c.learning_rate,
+            OptimizerConfig::Adagrad(c) => c.learning_rate,
+            OptimizerConfig::Adam(c) => c.learning_rate,
+            OptimizerConfig::RmsProp(c) => c.learning_rate,
+            OptimizerConfig::AdamW(c) => c.learning_rate,
+            OptimizerConfig::Ftrl(c) => c.learning_rate,
+            OptimizerConfig::RowWiseAdagrad(c) => c.learning_rate,
         }
     }
 
@@ -422,6 +449,9 @@ trait Rule<const N: usize>: Clone + std::fmt::Debug + Send + Into<OptimizerConfi
 
     /// How tables are stepped.
     fn table_mode(&self) -> TableUpdates;
+
+    /// The learning rate the next kernels use.
+    fn learning_rate_mut(&mut self) -> &mut f32;
 
     /// The constants of the step after `iterations` finished steps.
     fn kernel(&self, iterations: u64) -> Self::Kernel;
@@ -789,6 +819,12 @@ macro_rules! stepper_optimizer {
 
             fn iterations(&self) -> u64 {
                 self.0.iterations
+            }
+
+            fn set_learning_rate(&mut self, learning_rate: f32) -> $crate::Result<()> {
+                $crate::optim::check_non_negative("learning_rate", learning_rate)?;
+                *$crate::optim::Rule::learning_rate_mut(&mut self.0.config) = learning_rate;
+                Ok(())
             }
 
             fn config(&self) -> $crate::optim::OptimizerConfig {

@@ -201,6 +201,10 @@ impl Rule<3> for RmsPropConfig {
         self.table_updates
     }
 
+    fn learning_rate_mut(&mut self) -> &mut f32 {
+        &mut self.learning_rate
+    }
+
     fn kernel(&self, _iterations: u64) -> RmsPropKernel {
         RmsPropKernel {
             learning_rate: self.learning_rate,

@@ -150,6 +150,10 @@ impl Rule<1> for RowWiseAdagradConfig {
         self.table_updates
     }
 
+    fn learning_rate_mut(&mut self) -> &mut f32 {
+        &mut self.learning_rate
+    }
+
     fn kernel(&self, _iterations: u64) -> RowWiseAdagradKernel {
         RowWiseAdagradKernel { learning_rate: self.learning_rate, epsilon: self.epsilon }
     }

@@ -163,6 +163,10 @@ impl Rule<1> for SgdConfig {
         self.table_updates
     }
 
+    fn learning_rate_mut(&mut self) -> &mut f32 {
+        &mut self.learning_rate
+    }
+
     fn kernel(&self, _iterations: u64) -> SgdKernel {
         SgdKernel {
             learning_rate: self.learning_rate,

@@ -701,3 +701,54 @@ fn lora_enabled_on_the_table_after_building_is_saved() {
     assert!(loaded.config().embedding.lora.is_some());
     assert_eq!(loaded.predict(ids.view(), 32).unwrap(), before);
 }
+
+#[test]
+fn a_learning_rate_schedule_sets_the_rate_of_every_step() {
+    use embkit::{LearningRateSchedule, SgdConfig};
+    // Two batches of 16 without shuffling. A piecewise schedule of 0.1 for
+    // the first step and 0 after it must give the model of training on the
+    // first batch alone at 0.1, and a schedule that repeats the constant
+    // the model of no schedule.
+    let (ids, y) = sentiment(32, 4);
+    let sgd = |lr: f32| -> OptimizerConfig { SgdConfig::new().with_learning_rate(lr).into() };
+    let config = |schedule: Option<LearningRateSchedule>| {
+        let mut c = TrainConfig::new(Loss::BinaryCrossentropy { from_logits: false }, sgd(0.7))
+            .with_batch_size(16)
+            .with_shuffle(false);
+        c.learning_rate_schedule = schedule;
+        c
+    };
+    let train = |rows: usize, config: &TrainConfig| {
+        let mut model = binary_model(5);
+        let data = Dataset::new(
+            ids.slice(ndarray::s![..rows, ..]),
+            y.slice(ndarray::s![..rows, ..]).into_dyn(),
+        )
+        .unwrap();
+        model.fit(data, None, config, &mut NoObserver).unwrap();
+        model.embedding().weights().to_vec()
+    };
+    let piecewise = LearningRateSchedule::PiecewiseConstantDecay {
+        boundaries: vec![0],
+        values: vec![0.1, 0.0],
+    };
+    let mut first_only = config(None);
+    first_only.optimizer = sgd(0.1);
+    assert_eq!(train(32, &config(Some(piecewise))), train(16, &first_only));
+    let constant =
+        LearningRateSchedule::PiecewiseConstantDecay { boundaries: vec![], values: vec![0.7] };
+    assert_eq!(train(32, &config(Some(constant))), train(32, &config(None)));
+    assert_ne!(train(32, &config(None)), train(16, &first_only));
+
+    // A bad schedule is refused before training, naming the setting.
+    let err = binary_model(5)
+        .fit(
+            Dataset::new(ids.view(), y.view()).unwrap(),
+            None,
+            &config(Some(LearningRateSchedule::linear(0.1, 0))),
+            &mut NoObserver,
+        )
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidConfig { .. }), "{err}");
+    assert!(err.to_string().contains("decay_steps"), "{err}");
+}

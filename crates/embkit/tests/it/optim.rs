@@ -1205,3 +1205,20 @@ fn gradient_clipping_round_trips_through_json() -> Result<(), serde_json::Error>
     assert!(serde_json::from_str::<GradientClipping>(r#"{"clip_norm": 2.0}"#).is_err());
     Ok(())
 }
+
+#[test]
+fn set_learning_rate_changes_the_next_steps_and_refuses_bad_rates() {
+    use embkit::Optimizer;
+    let mut sgd = embkit::SgdConfig::new().with_learning_rate(0.5).init().unwrap();
+    let mut w = [1.0_f32];
+    sgd.step_dense("w", &mut w, &[1.0]).unwrap();
+    assert_eq!(w, [0.5]);
+    sgd.set_learning_rate(0.25).unwrap();
+    sgd.step_dense("w", &mut w, &[1.0]).unwrap();
+    assert_eq!(w, [0.25]);
+    for bad in [-0.1, f32::NAN, f32::INFINITY] {
+        let err = sgd.set_learning_rate(bad).unwrap_err().to_string();
+        assert!(err.contains("learning_rate"), "{err}");
+    }
+    assert_eq!(sgd.config(), embkit::SgdConfig::new().with_learning_rate(0.25).into());
+}
