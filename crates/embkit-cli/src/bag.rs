@@ -16,7 +16,7 @@ use embkit::{AdamConfig, Dataset, EarlyStopping, History, Observer, TrainConfig}
 use ndarray::{Array1, Array2, ArrayD};
 use rand::{rngs::StdRng, SeedableRng};
 
-use crate::pipeline::Prediction;
+use crate::pipeline::{LrDecay, Prediction};
 
 /// Metadata keys of the model directory (the same as the sequential text
 /// classifier's).
@@ -43,6 +43,8 @@ pub struct BagSettings {
     pub batch_size: usize,
     /// Adam's learning rate.
     pub learning_rate: f32,
+    /// How the learning rate changes over the run.
+    pub lr_decay: LrDecay,
     /// Seed of the initial weights and the shuffling.
     pub seed: u64,
     /// Fraction of the training texts (the last ones, as Keras) held out
@@ -65,6 +67,7 @@ impl BagSettings {
             epochs: train.epochs,
             batch_size: train.batch_size,
             learning_rate: BagClassifier::DEFAULT_LEARNING_RATE,
+            lr_decay: LrDecay::Linear,
             seed: 42,
             validation_split: 0.0,
             patience: None,
@@ -164,6 +167,7 @@ impl BagTextClassifier {
             .with_batch_size(settings.batch_size)
             .with_seed(settings.seed);
         config.optimizer = AdamConfig::new().with_learning_rate(settings.learning_rate).into();
+        settings.lr_decay.apply(&mut config, settings.learning_rate, train.len());
         if let Some(patience) = settings.patience {
             if validation.is_none() {
                 bail!("--patience watches the validation loss: give --validation or a --validation-split above 0");

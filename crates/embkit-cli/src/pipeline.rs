@@ -12,8 +12,8 @@ use embkit::format::{SavedModel, MODEL_FILE, VOCAB_FILE};
 use embkit::query::{neighbors_of_row, Neighbor};
 use embkit::vocab::{TextVectorizer, TextVectorizerConfig};
 use embkit::{
-    Activation, AdamConfig, Dataset, EarlyStopping, EmbeddingConfig, History, Loss, Metric,
-    Observer, Sequential, SequentialConfig, TrainConfig,
+    Activation, AdamConfig, Dataset, EarlyStopping, EmbeddingConfig, History, LearningRateSchedule,
+    Loss, Metric, Observer, Sequential, SequentialConfig, TrainConfig,
 };
 use ndarray::{ArrayD, IxDyn};
 use rand::{rngs::StdRng, SeedableRng};
@@ -26,6 +26,60 @@ const TASK: &str = "text_classification";
 
 /// The ids reserved by the vectorizer: the mask (0) and `[UNK]` (1).
 const RESERVED_IDS: u32 = 2;
+
+/// How the learning rate changes over a training run (`--lr-decay`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LrDecay {
+    /// The optimizer's rate throughout.
+    Constant,
+    /// A straight line from the rate to 0 at the last step (fastText's and
+    /// word2vec's decay).
+    Linear,
+    /// A half cosine from the rate to 0 at the last step (Keras
+    /// `CosineDecay`).
+    Cosine,
+}
+
+impl LrDecay {
+    /// Reads `constant`, `linear` or `cosine`.
+    pub fn parse(name: &str) -> Result<Self> {
+        Ok(match name {
+            "constant" => LrDecay::Constant,
+            "linear" => LrDecay::Linear,
+            "cosine" => LrDecay::Cosine,
+            other => {
+                bail!("unknown learning-rate decay {other:?}: expected constant, linear or cosine")
+            }
+        })
+    }
+
+    /// The name [`parse`](Self::parse) reads.
+    pub fn name(self) -> &'static str {
+        match self {
+            LrDecay::Constant => "constant",
+            LrDecay::Linear => "linear",
+            LrDecay::Cosine => "cosine",
+        }
+    }
+
+    /// Sets `config`'s schedule for a run of `samples` training samples:
+    /// from `learning_rate` at the first step to 0 at the last of
+    /// `config.epochs` epochs (early stopping may end the run sooner).
+    pub fn apply(self, config: &mut TrainConfig, learning_rate: f32, samples: usize) {
+        let steps = (samples.div_ceil(config.batch_size.max(1)) * config.epochs).max(1) as u64;
+        config.learning_rate_schedule = match self {
+            LrDecay::Constant => None,
+            LrDecay::Linear => Some(LearningRateSchedule::linear(learning_rate, steps)),
+            LrDecay::Cosine => Some(LearningRateSchedule::CosineDecay {
+                initial_learning_rate: learning_rate,
+                decay_steps: steps,
+                alpha: 0.0,
+                warmup_target: None,
+                warmup_steps: 0,
+            }),
+        };
+    }
+}
 
 /// How to build and train a text classifier.
 #[derive(Debug, Clone)]
@@ -42,6 +96,8 @@ pub struct Settings {
     pub batch_size: usize,
     /// Adam's learning rate.
     pub learning_rate: f32,
+    /// How the learning rate changes over the run.
+    pub lr_decay: LrDecay,
     /// Seed of the initial weights and the shuffling.
     pub seed: u64,
     /// Fraction of the training file held out for validation when no
@@ -163,6 +219,7 @@ impl TextClassifier {
         .with_epochs(settings.epochs)
         .with_batch_size(settings.batch_size)
         .with_seed(settings.seed);
+        settings.lr_decay.apply(&mut config, settings.learning_rate, train.len());
         if let Some(patience) = settings.patience {
             config = config.with_early_stopping(
                 EarlyStopping::new("val_loss")

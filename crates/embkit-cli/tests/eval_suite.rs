@@ -274,3 +274,61 @@ fn eval_suite_runs_what_it_finds_and_skips_the_rest() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("not a directory"), "{}", stderr(&o));
 }
+
+#[test]
+fn lr_decay_is_saved_with_the_model_and_bad_names_are_refused() {
+    let dir = scratch("decay");
+    let data = dir.join("train.tsv");
+    std::fs::write(&data, labelled(40)).unwrap();
+    let train = |model: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "--data",
+            s(&data),
+            "--out",
+            s(model),
+            "--epochs",
+            "3",
+            "--batch-size",
+            "8",
+            "-q",
+        ];
+        args.extend_from_slice(extra);
+        embkit(&args)
+    };
+    // The bag decays linearly by default: 40 texts less 20 % validation =
+    // 32, 4 steps an epoch, 12 steps from 0.01 to 0.
+    let model = dir.join("bag");
+    let o = train(&model, &["--architecture", "bag"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let info = json(&embkit(&["inspect", s(&model), "--json"]));
+    let schedule = &info["train_config"]["learning_rate_schedule"];
+    assert_eq!(schedule["schedule"], "polynomial_decay", "{info}");
+    assert_eq!(schedule["decay_steps"], 12, "{info}");
+    assert_eq!(schedule["end_learning_rate"], 0.0, "{info}");
+    // The sequence classifier keeps a constant rate unless told.
+    let model = dir.join("seq");
+    let o = train(&model, &["--lr-decay", "cosine"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let info = json(&embkit(&["inspect", s(&model), "--json"]));
+    assert_eq!(info["train_config"]["learning_rate_schedule"]["schedule"], "cosine_decay");
+    let o = train(&dir.join("bad"), &["--lr-decay", "step"]);
+    assert!(
+        stderr(&o)
+            .contains("unknown learning-rate decay \"step\": expected constant, linear or cosine"),
+        "{}",
+        stderr(&o)
+    );
+    let o = embkit(&[
+        "train",
+        "--task",
+        "word2vec",
+        "--data",
+        s(&data),
+        "--out",
+        s(&dir.join("w2v")),
+        "--lr-decay",
+        "linear",
+    ]);
+    assert!(stderr(&o).contains("lr_decay is not a setting of word2vec"), "{}", stderr(&o));
+}

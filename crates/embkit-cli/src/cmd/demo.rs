@@ -18,7 +18,7 @@ use ndarray::{array, aview1, Ix2};
 use serde_json::json;
 
 use crate::output::{matrix_lines, Out};
-use crate::pipeline::{Settings, TextClassifier};
+use crate::pipeline::{LrDecay, Settings, TextClassifier};
 use crate::plot;
 use crate::progress::Bars;
 
@@ -137,6 +137,7 @@ fn train_authors(args: &Args, out: &mut Out) -> Result<()> {
         epochs: args.epochs,
         batch_size: 32,
         learning_rate: 0.002,
+        lr_decay: LrDecay::Constant,
         seed: 42,
         validation_split: 0.2,
         patience: None,

@@ -27,6 +27,7 @@ use serde_json::json;
 
 use crate::bag::{BagSettings, BagTextClassifier};
 use crate::cmd::evaluate::accuracy_and_macro_f1;
+use crate::pipeline::LrDecay;
 
 /// Train and evaluate on the real data sets of a data folder against
 /// published baselines (MovieLens-100k, sentence polarity, Reuters R8,
@@ -338,6 +339,8 @@ fn pooling_accuracy(
     .with_batch_size(32)
     .with_seed(seed)
     .with_threads(threads);
+    let mut config = config;
+    LrDecay::Linear.apply(&mut config, POOL_LR, train.len());
     let ids = vectorizer.vectorize_batch(train.texts());
     let labels = train.label_ids(&classes)?;
     let y = Array2::from_shape_vec((labels.len(), 1), labels.iter().map(|&c| c as f32).collect())?
@@ -365,8 +368,8 @@ fn bag_accuracy(
 
 fn bag_model_name(s: &BagSettings) -> String {
     format!(
-        "fastText-style bag (words + {} bigram buckets, dim {}, {} epochs, batch {}, Adam lr {})",
-        s.bigram_buckets, s.embedding_dim, s.epochs, s.batch_size, s.learning_rate
+        "fastText-style bag (words + {} bigram buckets, dim {}, {} epochs, batch {}, Adam lr {}, {} decay)",
+        s.bigram_buckets, s.embedding_dim, s.epochs, s.batch_size, s.learning_rate, s.lr_decay.name()
     )
 }
 
@@ -420,7 +423,7 @@ fn polarity(ctx: &Suite) -> Result<Section> {
             row(
                 format!(
                     "Embedding({POOL_DIM}, mask_zero) → GlobalAveragePooling1D → Dense(sigmoid), \
-                     {POOL_LEN} ids, {POOL_EPOCHS} epochs, Adam lr {POOL_LR}"
+                     {POOL_LEN} ids, {POOL_EPOCHS} epochs, Adam lr {POOL_LR} decaying linearly to 0"
                 ),
                 mean(&pool),
             ),

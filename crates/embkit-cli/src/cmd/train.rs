@@ -23,7 +23,7 @@ use serde_json::json;
 
 use crate::bag::{BagSettings, BagTextClassifier};
 use crate::output::Out;
-use crate::pipeline::{Settings, TextClassifier};
+use crate::pipeline::{LrDecay, Settings, TextClassifier};
 use crate::plot;
 use crate::progress::Bars;
 
@@ -178,6 +178,12 @@ pub struct Args {
     /// linearly to 0.0001].
     #[arg(long)]
     pub learning_rate: Option<f32>,
+    /// classify and ratings: how the learning rate changes over the run,
+    /// `constant`, `linear` (to 0 at the last step, as fastText) or
+    /// `cosine` (Keras `CosineDecay` to 0) [bag: linear; others: constant].
+    /// word2vec always decays linearly.
+    #[arg(long, value_name = "DECAY")]
+    pub lr_decay: Option<String>,
     /// word2vec: the largest distance of a context word [5].
     #[arg(long)]
     pub window: Option<usize>,
@@ -255,6 +261,7 @@ pub struct FileConfig {
     bigram_buckets: Option<usize>,
     batch_size: Option<usize>,
     learning_rate: Option<f32>,
+    lr_decay: Option<String>,
     window: Option<usize>,
     negative: Option<usize>,
     min_count: Option<u64>,
@@ -420,6 +427,7 @@ fn classify(args: &Args, merged: &Merged, options: &DataOptions) -> Result<()> {
         epochs: pick!(args, merged, epochs, 10),
         batch_size: pick!(args, merged, batch_size, 32),
         learning_rate: pick!(args, merged, learning_rate, 0.001),
+        lr_decay: LrDecay::parse(&pick!(args, merged, lr_decay, "constant".to_string()))?,
         seed: pick!(args, merged, seed, 42),
         validation_split: if validation.is_some() { 0.0 } else { split },
         patience: args.patience.or(merged.file.patience),
@@ -594,6 +602,12 @@ fn ratings(args: &Args, merged: &Merged, options: &DataOptions) -> Result<()> {
         .with_batch_size(pick!(args, merged, batch_size, MatrixFactorization::DEFAULT_BATCH_SIZE))
         .with_seed(seed);
     train_config.optimizer = optimizer;
+    let learning_rate = train_config.optimizer.learning_rate();
+    LrDecay::parse(&pick!(args, merged, lr_decay, "constant".to_string()))?.apply(
+        &mut train_config,
+        learning_rate,
+        train.len(),
+    );
     if let Some(patience) = args.patience.or(merged.file.patience) {
         if validation.is_none() {
             bail!("--patience watches the validation loss: give --validation or a --validation-split above 0");
@@ -693,6 +707,7 @@ fn classify_bag(args: &Args, merged: &Merged, options: &DataOptions) -> Result<(
         epochs: pick!(args, merged, epochs, d.epochs),
         batch_size: pick!(args, merged, batch_size, d.batch_size),
         learning_rate: pick!(args, merged, learning_rate, d.learning_rate),
+        lr_decay: LrDecay::parse(&pick!(args, merged, lr_decay, d.lr_decay.name().to_string()))?,
         seed: pick!(args, merged, seed, d.seed),
         validation_split: if validation.is_some() { 0.0 } else { split },
         patience: args.patience.or(merged.file.patience),
@@ -786,6 +801,7 @@ fn word2vec(args: &Args, merged: &Merged, options: &DataOptions) -> Result<()> {
             (args.patience.or(f.patience).is_some(), "patience"),
             (args.validation.is_some(), "validation"),
             (args.validation_split.or(f.validation_split).is_some(), "validation_split"),
+            (args.lr_decay.is_some() || f.lr_decay.is_some(), "lr_decay"),
         ],
         "word2vec",
     )?;
