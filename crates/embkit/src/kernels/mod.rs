@@ -9,6 +9,7 @@
 //! as on one thread. `unsafe` lives in [`simd`] only.
 
 pub(crate) mod bag;
+pub(crate) mod buffer;
 pub(crate) mod segment;
 pub(crate) mod simd;
 pub(crate) mod vector;

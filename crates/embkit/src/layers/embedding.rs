@@ -8,6 +8,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::{Constraint, Regularizer};
+use crate::kernels::buffer::TableBuffer;
 use crate::optim::GradMut;
 use crate::{kernels, Error, Init, Optimizer, Result, RowGrad, Threads};
 
@@ -565,7 +566,7 @@ impl Lora {
 pub struct Embedding {
     config: EmbeddingConfig,
     /// The table (with LoRA: the frozen base table), row-major.
-    weights: Vec<f32>,
+    weights: TableBuffer,
     /// The gradient of `weights` (empty with LoRA).
     grad: RowGrad,
     /// Scratch: sorted ids or positions.
@@ -586,7 +587,7 @@ impl Embedding {
         let grad = RowGrad::new(config.embedding_dim);
         Self {
             config,
-            weights,
+            weights: TableBuffer::from(weights),
             grad,
             order: Vec::new(),
             kept_ids: Vec::new(),
@@ -841,7 +842,7 @@ impl Embedding {
         let mut config = self.config.clone();
         config.lora = None;
         let Some(lora) = &self.lora else {
-            return Self::with_weights(config, self.weights.clone());
+            return Self::with_weights(config, self.weights.to_vec());
         };
         let dim = self.config.embedding_dim;
         let mut weights = Vec::with_capacity(self.weights.len());

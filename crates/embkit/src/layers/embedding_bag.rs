@@ -15,6 +15,7 @@ use ndarray::{Array2, ArrayView2};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::kernels::buffer::TableBuffer;
 use crate::optim::Optimizer;
 use crate::{kernels, Error, Init, Result, RowGrad, Threads};
 
@@ -355,7 +356,7 @@ const NO_ENTRY: usize = kernels::bag::NO_ENTRY;
 #[derive(Debug, Clone)]
 pub struct EmbeddingBag {
     config: EmbeddingBagConfig,
-    weights: Vec<f32>,
+    weights: TableBuffer,
     grad: RowGrad,
     /// The last training forward.
     trace: Trace,
@@ -375,7 +376,7 @@ impl EmbeddingBag {
         let grad = RowGrad::new(config.embedding_dim);
         Self {
             config,
-            weights,
+            weights: TableBuffer::from(weights),
             grad,
             trace: Trace::default(),
             spare: Trace::default(),

@@ -92,6 +92,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::kernels::buffer::TableBuffer;
 use crate::threads::{split_evenly, MIN_FLOATS_PER_THREAD};
 use crate::{Error, Result, RowGrad, Threads};
 
@@ -364,7 +365,7 @@ enum Slot {
 struct Slots<const N: usize> {
     len: usize,
     rows: usize,
-    slots: [Vec<f32>; N],
+    slots: [TableBuffer; N],
 }
 
 /// Per-key optimizer state with `N` slots per parameter (momentum,
@@ -382,12 +383,12 @@ impl<const N: usize> SlotStore<N> {
 
     /// The slots of `key`, allocated for a parameter of `len` values in
     /// `rows` rows if this is the first time `key` is seen.
-    fn slots(&mut self, key: &str, len: usize, rows: usize) -> Result<&mut [Vec<f32>; N]> {
+    fn slots(&mut self, key: &str, len: usize, rows: usize) -> Result<&mut [TableBuffer; N]> {
         if !self.params.contains_key(key) {
             let slots = self.spec.map(|slot| match slot {
-                Slot::Unused => Vec::new(),
-                Slot::Element(init) => vec![init; len],
-                Slot::Row(init) => vec![init; rows],
+                Slot::Unused => TableBuffer::zeroed(0),
+                Slot::Element(init) => TableBuffer::filled(len, init),
+                Slot::Row(init) => TableBuffer::filled(rows, init),
             });
             self.params.insert(key.to_owned(), Slots { len, rows, slots });
         }
@@ -506,7 +507,7 @@ impl<C: Rule<N>, const N: usize> Stepper<C, N> {
         let kernel = self.config.kernel(self.iterations);
         let slots = self.state.slots(key, value.len(), 1)?;
         let g2 = if C::Kernel::SQUARES { squares_of(grad, &mut self.squares) } else { &[] };
-        kernel.apply(value, grad, g2, slots.each_mut().map(Vec::as_mut_slice));
+        kernel.apply(value, grad, g2, slots.each_mut().map(|s| &mut s[..]));
         Ok(())
     }
 
@@ -550,7 +551,7 @@ impl<C: Rule<N>, const N: usize> Stepper<C, N> {
             self.zeros.clear();
             self.zeros.resize(block_rows * dim, 0.0);
             let zeros = &self.zeros[..];
-            let state = slots.each_mut().map(Vec::as_mut_slice);
+            let state = slots.each_mut().map(|s| &mut s[..]);
             crate::kernels::simd::dispatch(
                 #[inline(always)]
                 || {
@@ -580,7 +581,7 @@ impl<C: Rule<N>, const N: usize> Stepper<C, N> {
             );
         } else {
             let parts = self.threads.parts_for(grad.len() * dim, MIN_FLOATS_PER_THREAD);
-            let state = slots.each_mut().map(Vec::as_mut_slice);
+            let state = slots.each_mut().map(|s| &mut s[..]);
             if parts <= 1 {
                 step_rows_lazy::<C, N>(
                     kernel,
