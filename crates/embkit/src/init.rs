@@ -89,35 +89,61 @@ impl Init {
         let n = rows.checked_mul(cols).ok_or_else(|| {
             Error::config("init", format!("{rows} x {cols} values do not fit in memory"))
         })?;
-        Ok(match *self {
-            Init::Uniform { bound } => uniform(n, bound, rng),
+        let mut values = vec![0.0; n];
+        self.fill(rows, cols, &mut values, rng)?;
+        Ok(values)
+    }
+
+    /// Draws the values of a row-major `[rows, cols]` matrix into `out`
+    /// (`rows * cols` long), the same values in the same order as
+    /// [`sample`](Self::sample) with the same `rng`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] if the parameters are invalid;
+    /// [`Error::ShapeMismatch`] if `out` is not `rows * cols` long.
+    pub fn fill<R: Rng + ?Sized>(
+        &self,
+        rows: usize,
+        cols: usize,
+        out: &mut [f32],
+        rng: &mut R,
+    ) -> Result<()> {
+        self.validate()?;
+        if Some(out.len()) != rows.checked_mul(cols) {
+            return Err(Error::shape("init output", format!("[{rows} * {cols}]"), &[out.len()]));
+        }
+        match *self {
+            Init::Uniform { bound } => uniform(out, bound, rng),
             Init::Normal { std } => {
                 if std == 0.0 {
-                    vec![0.0; n]
+                    out.fill(0.0);
                 } else {
                     let dist = Normal::new(0.0f32, std)
                         .map_err(|e| Error::config("init", e.to_string()))?;
-                    (0..n).map(|_| dist.sample(rng)).collect()
+                    out.iter_mut().for_each(|x| *x = dist.sample(rng));
                 }
             }
             Init::GlorotUniform => {
                 let fans = (rows + cols).max(1) as f32;
-                uniform(n, (6.0 / fans).sqrt(), rng)
+                uniform(out, (6.0 / fans).sqrt(), rng)
             }
-            Init::Zeros => vec![0.0; n],
-            Init::Constant { value } => vec![value; n],
-        })
+            Init::Zeros => out.fill(0.0),
+            Init::Constant { value } => out.fill(value),
+        }
+        Ok(())
     }
 }
 
-fn uniform<R: Rng + ?Sized>(n: usize, bound: f32, rng: &mut R) -> Vec<f32> {
+fn uniform<R: Rng + ?Sized>(out: &mut [f32], bound: f32, rng: &mut R) {
     if bound == 0.0 {
-        return vec![0.0; n];
+        out.fill(0.0);
+        return;
     }
     // `new_inclusive` only fails for non-finite or reversed bounds, which
     // `validate` has ruled out.
     let dist = Uniform::new_inclusive(-bound, bound).expect("validated bound");
-    (0..n).map(|_| dist.sample(rng)).collect()
+    out.iter_mut().for_each(|x| *x = dist.sample(rng));
 }
 
 #[cfg(test)]
@@ -171,5 +197,22 @@ mod tests {
         assert!(Init::Uniform { bound: -1.0 }.sample(1, 1, &mut rng).is_err());
         assert!(Init::Normal { std: f32::NAN }.sample(1, 1, &mut rng).is_err());
         assert!(Init::Constant { value: f32::INFINITY }.sample(1, 1, &mut rng).is_err());
+    }
+
+    #[test]
+    fn fill_draws_what_sample_draws_and_checks_the_length() {
+        for init in [
+            Init::Uniform { bound: 0.3 },
+            Init::Normal { std: 2.0 },
+            Init::GlorotUniform,
+            Init::Constant { value: -1.5 },
+        ] {
+            let want = init.sample(7, 5, &mut StdRng::seed_from_u64(4)).unwrap();
+            let mut got = vec![9.0; 35];
+            init.fill(7, 5, &mut got, &mut StdRng::seed_from_u64(4)).unwrap();
+            assert_eq!(got, want, "{init:?}");
+        }
+        let err = Init::Zeros.fill(2, 3, &mut [0.0; 5], &mut StdRng::seed_from_u64(0)).unwrap_err();
+        assert!(matches!(err, Error::ShapeMismatch { .. }), "{err}");
     }
 }

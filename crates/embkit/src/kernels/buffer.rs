@@ -74,6 +74,16 @@ impl TableBuffer {
         buffer
     }
 
+    /// The first `len` values of `values` (zeros after them if it has
+    /// fewer).
+    pub(crate) fn from_values(values: impl IntoIterator<Item = f32>, len: usize) -> Self {
+        let mut buffer = Self::zeroed(len);
+        for (out, x) in buffer.iter_mut().zip(values) {
+            *out = x;
+        }
+        buffer
+    }
+
     /// Whether the table is mapped with the huge-page advice.
     #[cfg(test)]
     fn is_mapped(&self) -> bool {
@@ -165,6 +175,7 @@ mod tests {
         assert_eq!((copy[0], copy[len - 1]), (1.5, 2.5));
         assert_eq!(format!("{:?}", TableBuffer::from(vec![1.0, 2.0])), "[1.0, 2.0]");
         assert_eq!(&TableBuffer::filled(3, 0.1)[..], &[0.1, 0.1, 0.1]);
+        assert_eq!(&TableBuffer::from_values([1.0, 2.0, 3.0], 2)[..], &[1.0, 2.0]);
         assert!(TableBuffer::filled(len, -0.0).iter().all(|x| x.is_sign_negative()));
     }
 }

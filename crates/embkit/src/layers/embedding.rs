@@ -420,7 +420,8 @@ impl EmbeddingConfig {
     /// ```
     pub fn init<R: Rng + ?Sized>(&self, rng: &mut R) -> Result<Embedding> {
         self.validate()?;
-        let mut weights = self.init.sample(self.num_embeddings, self.embedding_dim, rng)?;
+        let mut weights = TableBuffer::zeroed(self.num_embeddings * self.embedding_dim);
+        self.init.fill(self.num_embeddings, self.embedding_dim, &mut weights, rng)?;
         let dim = self.embedding_dim;
         if let Some(pad) = self.padding_row() {
             weights[pad as usize * dim..(pad as usize + 1) * dim].fill(0.0);
@@ -583,11 +584,11 @@ pub struct Embedding {
 }
 
 impl Embedding {
-    fn with_weights(config: EmbeddingConfig, weights: Vec<f32>) -> Self {
+    fn with_weights(config: EmbeddingConfig, weights: TableBuffer) -> Self {
         let grad = RowGrad::new(config.embedding_dim);
         Self {
             config,
-            weights: TableBuffer::from(weights),
+            weights,
             grad,
             order: Vec::new(),
             kept_ids: Vec::new(),
@@ -709,7 +710,10 @@ impl Embedding {
                 format!("value {x} at row {}, column {} is not finite", i / dim, i % dim),
             ));
         }
-        Ok(Self::with_weights(config, weights.iter().copied().collect()))
+        Ok(Self::with_weights(
+            config,
+            TableBuffer::from_values(weights.iter().copied(), rows * dim),
+        ))
     }
 
     /// Rebuilds a table from its config and its row-major weights (used by
@@ -730,7 +734,7 @@ impl Embedding {
             ));
         }
         check_len("embedding weights", &weights, config.num_embeddings, config.embedding_dim)?;
-        Ok(Self::with_weights(config, weights))
+        Ok(Self::with_weights(config, TableBuffer::from(weights)))
     }
 
     /// Rebuilds a LoRA table from its config, its base table and its two
@@ -765,7 +769,7 @@ impl Embedding {
         check_len("lora_a", &a, rows, lora.rank)?;
         check_len("lora_b", &b, lora.rank, dim)?;
         let lora = Lora::new(&config, lora, a, b);
-        let mut table = Self::with_weights(config, base);
+        let mut table = Self::with_weights(config, TableBuffer::from(base));
         table.lora = Some(lora);
         Ok(table)
     }
@@ -842,14 +846,14 @@ impl Embedding {
         let mut config = self.config.clone();
         config.lora = None;
         let Some(lora) = &self.lora else {
-            return Self::with_weights(config, self.weights.to_vec());
+            return Self::with_weights(config, self.weights.clone());
         };
         let dim = self.config.embedding_dim;
         let mut weights = Vec::with_capacity(self.weights.len());
         for (id, base) in self.weights.chunks_exact(dim).enumerate() {
             lora.push_row(id as u32, base, &mut weights);
         }
-        Self::with_weights(config, weights)
+        Self::with_weights(config, TableBuffer::from(weights))
     }
 
     /// The LoRA factor `A`, `[num_embeddings, rank]` row-major, if LoRA is

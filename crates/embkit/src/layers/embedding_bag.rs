@@ -279,7 +279,8 @@ impl EmbeddingBagConfig {
     /// ```
     pub fn init<R: Rng + ?Sized>(&self, rng: &mut R) -> Result<EmbeddingBag> {
         self.validate()?;
-        let mut weights = self.init.sample(self.num_embeddings, self.embedding_dim, rng)?;
+        let mut weights = TableBuffer::zeroed(self.num_embeddings * self.embedding_dim);
+        self.init.fill(self.num_embeddings, self.embedding_dim, &mut weights, rng)?;
         if let Some(pad) = self.padding_idx {
             let start = pad as usize * self.embedding_dim;
             weights[start..start + self.embedding_dim].fill(0.0);
@@ -372,11 +373,11 @@ pub struct EmbeddingBag {
 }
 
 impl EmbeddingBag {
-    fn with_weights(config: EmbeddingBagConfig, weights: Vec<f32>) -> Self {
+    fn with_weights(config: EmbeddingBagConfig, weights: TableBuffer) -> Self {
         let grad = RowGrad::new(config.embedding_dim);
         Self {
             config,
-            weights: TableBuffer::from(weights),
+            weights,
             grad,
             trace: Trace::default(),
             spare: Trace::default(),
@@ -460,7 +461,7 @@ impl EmbeddingBag {
                 format!("value {x} at row {}, column {} is not finite", i / dim, i % dim),
             ));
         }
-        Ok(Self::with_weights(config, weights))
+        Ok(Self::with_weights(config, TableBuffer::from(weights)))
     }
 
     /// The config the table was built from.
