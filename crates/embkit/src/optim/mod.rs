@@ -472,6 +472,9 @@ struct Stepper<C, const N: usize> {
     squares: Vec<f32>,
     /// A row of zeros: the gradient of rows outside a [`RowGrad`].
     zeros: Vec<f32>,
+    /// Scratch: the gradient rows' weights and state, kept across the
+    /// zero-gradient pass over the whole table.
+    saved: Vec<f32>,
     /// Threads of the lazy row updates.
     threads: Threads,
 }
@@ -492,6 +495,7 @@ impl<C: Rule<N>, const N: usize> Stepper<C, N> {
             iterations: 0,
             squares: Vec::new(),
             zeros: Vec::new(),
+            saved: Vec::new(),
             threads: Threads::single(),
         }
     }
@@ -552,6 +556,69 @@ impl<C: Rule<N>, const N: usize> Stepper<C, N> {
             self.zeros.resize(block_rows * dim, 0.0);
             let zeros = &self.zeros[..];
             let state = slots.each_mut().map(|s| &mut s[..]);
+            if !has_row_slot {
+                // Every row takes the zero-gradient step in long blocks,
+                // then the gradient rows get back their weights and state
+                // and take their step: the same bits as stepping the gaps
+                // between gradient rows, without a call per short gap.
+                let saved = &mut self.saved;
+                saved.clear();
+                for &id in grad.ids() {
+                    let r = id as usize * dim..(id as usize + 1) * dim;
+                    saved.extend_from_slice(&table[r.clone()]);
+                    for (slot, values) in spec.iter().zip(&state) {
+                        if matches!(slot, Slot::Element(_)) {
+                            saved.extend_from_slice(&values[r.clone()]);
+                        }
+                    }
+                }
+                crate::kernels::simd::dispatch(
+                    #[inline(always)]
+                    || {
+                        let mut state = state;
+                        let mut row = 0;
+                        while row < num_embeddings {
+                            let end = usize::min(num_embeddings, row + block_rows);
+                            let g = &zeros[..(end - row) * dim];
+                            apply_to_rows::<C, N>(
+                                kernel,
+                                &spec,
+                                dim,
+                                table,
+                                &mut state,
+                                row..end,
+                                g,
+                                None,
+                            );
+                            row = end;
+                        }
+                        let mut saved = saved.chunks_exact(dim);
+                        for (i, (id, g)) in grad.iter().enumerate() {
+                            let r = id as usize * dim..(id as usize + 1) * dim;
+                            table[r.clone()].copy_from_slice(saved.next().expect("saved above"));
+                            for (slot, values) in spec.iter().zip(state.iter_mut()) {
+                                if matches!(slot, Slot::Element(_)) {
+                                    values[r.clone()]
+                                        .copy_from_slice(saved.next().expect("saved above"));
+                                }
+                            }
+                            let g2 = gradient_squares::<C, N>(grad, i, g, occurrences, squares);
+                            let rows = id as usize..id as usize + 1;
+                            apply_to_rows::<C, N>(
+                                kernel,
+                                &spec,
+                                dim,
+                                table,
+                                &mut state,
+                                rows,
+                                g,
+                                Some(g2),
+                            );
+                        }
+                    },
+                );
+                return Ok(());
+            }
             crate::kernels::simd::dispatch(
                 #[inline(always)]
                 || {
