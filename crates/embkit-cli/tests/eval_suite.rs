@@ -219,6 +219,15 @@ fn bag_classifier_trains_saves_and_evaluates() {
     assert_eq!(result["architecture"], "bag");
     assert_eq!(result["accuracy"], 1.0);
     assert_eq!(result["texts"], 80);
+    // predict labels texts with it, and scores labelled lines.
+    let texts = dir.join("texts.txt");
+    std::fs::write(&texts, "a good film very good\nneg\ta bad film very bad\n").unwrap();
+    let o = embkit(&["predict", "--model", s(&model), "--data", s(&texts)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let printed = stdout(&o);
+    let lines: Vec<&str> = printed.lines().map(|l| l.split('\t').next().unwrap()).collect();
+    assert_eq!(lines, ["pos", "neg"], "{}", stdout(&o));
+    assert!(stderr(&o).contains("accuracy 1.0000 on 1 labelled texts"), "{}", stderr(&o));
     // inspect knows the kind, its sizes and the training history.
     let o = embkit(&["inspect", s(&model), "--json"]);
     let info = json(&o);

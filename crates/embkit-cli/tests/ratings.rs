@@ -121,6 +121,11 @@ fn ratings_train_evaluate_and_export_round_trip() {
         (Some(1), Some(1))
     );
 
+    // predict labels texts: it says what to use instead.
+    let o = embkit(&["predict", "--model", s(&model), "--data", s(&cold)]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("does not label texts"), "{}", stderr(&o));
+
     // inspect knows the kind and its four tables.
     let info = json(&embkit(&["inspect", s(&model), "--json"]));
     assert_eq!(info["kind"], "matrix_factorization");

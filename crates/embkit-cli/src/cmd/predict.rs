@@ -3,13 +3,16 @@
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
+use embkit::format::ModelKind;
 use serde_json::json;
 
+use crate::bag::BagTextClassifier;
 use crate::output::Out;
-use crate::pipeline::TextClassifier;
+use crate::pipeline::{Prediction, TextClassifier};
 
-/// Predict the label of each text with a model written by `train` or `demo`.
+/// Predict the label of each text with a text classifier written by
+/// `train` (either architecture) or `demo`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The model directory.
@@ -26,7 +29,17 @@ pub struct Args {
 
 /// Runs `embkit predict`.
 pub fn run(args: Args) -> Result<()> {
-    let (mut classifier, _) = TextClassifier::load(&args.model)?;
+    let kind = ModelKind::of_dir(&args.model)
+        .with_context(|| format!("loading the model in {}", args.model.display()))?;
+    let mut classifier = match kind {
+        ModelKind::Sequential => Classifier::Sequence(TextClassifier::load(&args.model)?.0),
+        ModelKind::BagClassifier => Classifier::Bag(BagTextClassifier::load(&args.model)?),
+        other => bail!(
+            "{}: a {other} model does not label texts (predict takes a text classifier; \
+             `embkit evaluate` scores rating models)",
+            args.model.display()
+        ),
+    };
     let reader: Box<dyn BufRead> = if args.data.as_os_str() == "-" {
         Box::new(std::io::stdin().lock())
     } else {
@@ -70,7 +83,7 @@ pub fn run(args: Args) -> Result<()> {
             "text": text,
             "label": p.label,
             "probability": p.probability,
-            "probabilities": classifier.classes.iter().cloned().zip(p.probabilities.iter().copied()).collect::<std::collections::BTreeMap<_, _>>(),
+            "probabilities": classifier.classes().iter().cloned().zip(p.probabilities.iter().copied()).collect::<std::collections::BTreeMap<_, _>>(),
             "true_label": label,
         }))?;
     }
@@ -80,4 +93,26 @@ pub fn run(args: Args) -> Result<()> {
         out.record(json!({"event": "summary", "accuracy": accuracy, "labelled": labelled}))?;
     }
     Ok(())
+}
+
+/// A loaded text classifier of either architecture.
+enum Classifier {
+    Sequence(TextClassifier),
+    Bag(BagTextClassifier),
+}
+
+impl Classifier {
+    fn predict(&mut self, texts: &[String]) -> Result<Vec<Prediction>> {
+        match self {
+            Classifier::Sequence(c) => c.predict(texts),
+            Classifier::Bag(c) => c.predict(texts),
+        }
+    }
+
+    fn classes(&self) -> &[String] {
+        match self {
+            Classifier::Sequence(c) => &c.classes,
+            Classifier::Bag(c) => &c.classes,
+        }
+    }
 }
