@@ -307,6 +307,9 @@ config_from! {
 ///   every row on every step (in `Lazy` mode, only the rows of the batch).
 /// - **RMSprop**: the mean square (and, centered, the mean gradient) of
 ///   every row decays; a row outside the batch moves only with momentum.
+///   Without momentum and centering nothing but the mean square changes,
+///   so a row's decays wait until the row next has a gradient and are
+///   then applied one by one (the same bits, at the cost of the lazy step).
 /// - **FTRL**: every row is recomputed from its state, so a row never
 ///   looked up becomes 0 (or its L1/L2 solution) after the first step, and
 ///   the L2 shrinkage applies to every row.
@@ -366,6 +369,20 @@ struct Slots<const N: usize> {
     len: usize,
     rows: usize,
     slots: [TableBuffer; N],
+    /// For rules whose zero-gradient step only scales the state
+    /// ([`Kernel::zero_gradient_scales_state`]): the table steps taken
+    /// under this key, and per row how many of them its state has seen.
+    sync: RowSync,
+}
+
+/// Deferred zero-gradient steps: a row's state catches up on the steps it
+/// missed when it next has a gradient.
+#[derive(Debug, Clone, Default)]
+struct RowSync {
+    /// `step_rows` calls under the key.
+    steps: u64,
+    /// Per row, the steps its state has taken (empty until first used).
+    synced: Vec<u64>,
 }
 
 /// Per-key optimizer state with `N` slots per parameter (momentum,
@@ -384,13 +401,20 @@ impl<const N: usize> SlotStore<N> {
     /// The slots of `key`, allocated for a parameter of `len` values in
     /// `rows` rows if this is the first time `key` is seen.
     fn slots(&mut self, key: &str, len: usize, rows: usize) -> Result<&mut [TableBuffer; N]> {
+        Ok(&mut self.param(key, len, rows)?.slots)
+    }
+
+    /// The state of `key` with its [`RowSync`], allocated as
+    /// [`slots`](Self::slots) does.
+    fn param(&mut self, key: &str, len: usize, rows: usize) -> Result<&mut Slots<N>> {
         if !self.params.contains_key(key) {
             let slots = self.spec.map(|slot| match slot {
                 Slot::Unused => TableBuffer::zeroed(0),
                 Slot::Element(init) => TableBuffer::filled(len, init),
                 Slot::Row(init) => TableBuffer::filled(rows, init),
             });
-            self.params.insert(key.to_owned(), Slots { len, rows, slots });
+            self.params
+                .insert(key.to_owned(), Slots { len, rows, slots, sync: RowSync::default() });
         }
         let param = self.params.get_mut(key).expect("the state of `key` was inserted above");
         if param.len != len {
@@ -407,7 +431,7 @@ impl<const N: usize> SlotStore<N> {
                 &[rows, len / rows.max(1)],
             ));
         }
-        Ok(&mut param.slots)
+        Ok(param)
     }
 }
 
@@ -425,6 +449,16 @@ trait Kernel<const N: usize>: Copy + Send + Sync {
     /// slot as they are, so the rows outside a [`RowGrad`] can be skipped
     /// in every [`TableUpdates`] mode.
     fn zero_gradient_is_identity(self) -> bool;
+
+    /// If a step with a zero gradient leaves the weights as they are and
+    /// multiplies each element slot by a constant (1 for a slot it leaves
+    /// alone), those constants. The dense table modes then defer the steps
+    /// of rows outside the gradient: a row's state takes the missed
+    /// multiplications, one by one (the same bits), when the row next has
+    /// a gradient. The state is internal, so only the time changes.
+    fn zero_gradient_scales_state(self) -> Option<[f32; N]> {
+        None
+    }
 
     /// One step over `w` with gradient `g` and squared gradient `g2` (the
     /// same length as `g`, or empty if [`SQUARES`](Self::SQUARES) is
@@ -543,10 +577,53 @@ impl<C: Rule<N>, const N: usize> Stepper<C, N> {
         }
         let kernel = self.config.kernel(self.iterations);
         let spec = self.state.spec;
-        let slots = self.state.slots(key, table.len(), num_embeddings)?;
+        let param = self.state.param(key, table.len(), num_embeddings)?;
+        let (slots, sync) = (&mut param.slots, &mut param.sync);
         let occurrences = mode == TableUpdates::Keras;
         let every_row = mode != TableUpdates::Lazy && !kernel.zero_gradient_is_identity();
         let squares = &mut self.squares;
+        if let Some(factors) = kernel.zero_gradient_scales_state().filter(|_| every_row) {
+            if sync.synced.is_empty() {
+                sync.synced = vec![0; num_embeddings];
+            }
+            let state = slots.each_mut().map(|s| &mut s[..]);
+            crate::kernels::simd::dispatch(
+                #[inline(always)]
+                || {
+                    let mut state = state;
+                    for (i, (id, g)) in grad.iter().enumerate() {
+                        let row = id as usize;
+                        let r = row * dim..(row + 1) * dim;
+                        let missed = sync.steps - sync.synced[row];
+                        let mut nan = false;
+                        for (values, &factor) in state.iter_mut().zip(&factors) {
+                            if factor != 1.0 && missed > 0 {
+                                nan |= catch_up(&mut values[r.clone()], factor, missed);
+                            }
+                        }
+                        if nan {
+                            // The eager zero-gradient step turns `w` NaN
+                            // where its state is NaN.
+                            table[r].fill(f32::NAN);
+                        }
+                        let g2 = gradient_squares::<C, N>(grad, i, g, occurrences, squares);
+                        apply_to_rows::<C, N>(
+                            kernel,
+                            &spec,
+                            dim,
+                            table,
+                            &mut state,
+                            row..row + 1,
+                            g,
+                            Some(g2),
+                        );
+                        sync.synced[row] = sync.steps + 1;
+                    }
+                },
+            );
+            sync.steps += 1;
+            return Ok(());
+        }
         if every_row {
             // The rows between two gradient rows take their zero-gradient
             // step as one block (row by row for rules with a row slot).
@@ -726,6 +803,21 @@ fn gradient_squares<'a, C: Rule<N>, const N: usize>(
     } else {
         squares_of(g, scratch)
     }
+}
+
+/// Multiplies `values` by `factor` `times` times, one rounding each time
+/// (the bits of as many zero-gradient steps), stopping early once every
+/// value is 0 or NaN (further steps change nothing). Returns whether a
+/// value is NaN.
+#[inline(always)]
+fn catch_up(values: &mut [f32], factor: f32, times: u64) -> bool {
+    for _ in 0..times {
+        values.iter_mut().for_each(|v| *v *= factor);
+        if values.iter().all(|v| *v == 0.0 || v.is_nan()) {
+            break;
+        }
+    }
+    values.iter().any(|v| v.is_nan())
 }
 
 /// One step of the rule over the table rows `rows` with the gradient `g`
@@ -1225,56 +1317,62 @@ mod tests {
     #[test]
     fn dense_steps_with_the_zero_gradient_shortcut_equal_the_full_formula() -> Result<()> {
         use rand::{rngs::StdRng, Rng, SeedableRng};
-        let (rows, dim) = (700, 6);
-        let mut rng = StdRng::seed_from_u64(12);
-        let start: Vec<f32> = (0..rows * dim).map(|_| rng.random::<f32>() - 0.5).collect();
-        for config in [RmsPropConfig::new(), RmsPropConfig::pytorch()] {
-            for mode in [TableUpdates::Keras, TableUpdates::Dense] {
-                let mut optimizer =
-                    OptimizerConfig::from(config.clone()).with_table_updates(mode).build()?;
-                let mut table = start.clone();
-                // The same steps, row by row with the full formula.
-                let spec = config.slots();
-                let mut state = spec.map(|slot| match slot {
-                    Slot::Element(init) => vec![init; rows * dim],
-                    _ => Vec::new(),
-                });
-                let mut expected = start.clone();
-                for step in 0..4 {
-                    let ids: Vec<u32> = (0..20).map(|_| rng.random_range(0..rows as u32)).collect();
-                    let g: Vec<f32> = (0..ids.len() * dim).map(|_| rng.random::<f32>()).collect();
-                    let grad = RowGrad::from_rows(&ids, &g, dim);
-                    optimizer.step_rows("t", &mut table, &grad)?;
-                    optimizer.finish_step();
-                    let kernel = config.kernel(step);
-                    let zeros = vec![0.0; dim];
-                    let mut scratch = Vec::new();
-                    for row in 0..rows {
-                        let (g, g2) = match grad.ids().binary_search(&(row as u32)) {
-                            Ok(i) => {
-                                let g = &grad.rows()[i * dim..(i + 1) * dim];
-                                let g2 = if mode == TableUpdates::Keras {
-                                    grad.row_squares(i, &mut scratch).to_vec()
+        // Many rows and few steps, and few rows and many steps: rows
+        // outside the gradient for one step and for many (whose deferred
+        // zero-gradient steps catch up when they come back).
+        for (rows, dim, steps) in [(700, 6, 4), (60, 6, 40)] {
+            let mut rng = StdRng::seed_from_u64(12);
+            let start: Vec<f32> = (0..rows * dim).map(|_| rng.random::<f32>() - 0.5).collect();
+            for config in [RmsPropConfig::new(), RmsPropConfig::pytorch()] {
+                for mode in [TableUpdates::Keras, TableUpdates::Dense] {
+                    let mut optimizer =
+                        OptimizerConfig::from(config.clone()).with_table_updates(mode).build()?;
+                    let mut table = start.clone();
+                    // The same steps, row by row with the full formula.
+                    let spec = config.slots();
+                    let mut state = spec.map(|slot| match slot {
+                        Slot::Element(init) => vec![init; rows * dim],
+                        _ => Vec::new(),
+                    });
+                    let mut expected = start.clone();
+                    for step in 0..steps {
+                        let ids: Vec<u32> =
+                            (0..20).map(|_| rng.random_range(0..rows as u32)).collect();
+                        let g: Vec<f32> =
+                            (0..ids.len() * dim).map(|_| rng.random::<f32>()).collect();
+                        let grad = RowGrad::from_rows(&ids, &g, dim);
+                        optimizer.step_rows("t", &mut table, &grad)?;
+                        optimizer.finish_step();
+                        let kernel = config.kernel(step);
+                        let zeros = vec![0.0; dim];
+                        let mut scratch = Vec::new();
+                        for row in 0..rows {
+                            let (g, g2) = match grad.ids().binary_search(&(row as u32)) {
+                                Ok(i) => {
+                                    let g = &grad.rows()[i * dim..(i + 1) * dim];
+                                    let g2 = if mode == TableUpdates::Keras {
+                                        grad.row_squares(i, &mut scratch).to_vec()
+                                    } else {
+                                        g.iter().map(|x| x * x).collect()
+                                    };
+                                    (g.to_vec(), g2)
+                                }
+                                Err(_) => (zeros.clone(), zeros.clone()),
+                            };
+                            let e = row * dim..(row + 1) * dim;
+                            let st = state.each_mut().map(|v| {
+                                if v.is_empty() {
+                                    &mut [][..]
                                 } else {
-                                    g.iter().map(|x| x * x).collect()
-                                };
-                                (g.to_vec(), g2)
-                            }
-                            Err(_) => (zeros.clone(), zeros.clone()),
-                        };
-                        let e = row * dim..(row + 1) * dim;
-                        let st = state.each_mut().map(|v| {
-                            if v.is_empty() {
-                                &mut [][..]
-                            } else {
-                                &mut v[e.clone()]
-                            }
-                        });
-                        kernel.apply(&mut expected[e.clone()], &g, &g2, st);
+                                    &mut v[e.clone()]
+                                }
+                            });
+                            kernel.apply(&mut expected[e.clone()], &g, &g2, st);
+                        }
                     }
+                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(&table), bits(&expected), "{config:?} {mode:?}");
                 }
-                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                assert_eq!(bits(&table), bits(&expected), "{config:?} {mode:?}");
             }
         }
         Ok(())

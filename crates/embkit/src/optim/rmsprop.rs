@@ -237,6 +237,13 @@ impl Kernel<3> for RmsPropKernel {
         false
     }
 
+    /// Without `centered` and momentum a zero-gradient step multiplies `v`
+    /// by `rho` and leaves `w` (see
+    /// [`apply_zero_gradient`](Kernel::apply_zero_gradient)).
+    fn zero_gradient_scales_state(self) -> Option<[f32; 3]> {
+        (!self.centered && self.momentum <= 0.0).then_some([self.rho, 1.0, 1.0])
+    }
+
     /// The update, over matching slices of weights, gradient, squared
     /// gradient, `v`, `mg` (empty unless centered) and `mom` (empty without
     /// momentum). One loop per variant, so each stays simple enough to
