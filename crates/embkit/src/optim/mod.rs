@@ -517,6 +517,11 @@ struct Stepper<C, const N: usize> {
 /// outside the gradient.
 const ZERO_BLOCK: usize = 4096;
 
+/// Tables of at least this many floats defer the zero-gradient steps of
+/// rules that only scale the state ([`Kernel::zero_gradient_scales_state`]);
+/// smaller ones, which the caches hold, scale all the state each step.
+const DEFER_MIN_FLOATS: usize = 1 << 20;
+
 /// How many rows ahead a lazy step prefetches table and state rows.
 const ROW_PREFETCH_DISTANCE: usize = 8;
 
@@ -582,7 +587,63 @@ impl<C: Rule<N>, const N: usize> Stepper<C, N> {
         let occurrences = mode == TableUpdates::Keras;
         let every_row = mode != TableUpdates::Lazy && !kernel.zero_gradient_is_identity();
         let squares = &mut self.squares;
-        if let Some(factors) = kernel.zero_gradient_scales_state().filter(|_| every_row) {
+        let scaling = kernel.zero_gradient_scales_state().filter(|_| every_row);
+        if let Some(factors) = scaling.filter(|_| table.len() < DEFER_MIN_FLOATS) {
+            // A table the caches hold: scale the whole state in one pass
+            // each, after putting aside the gradient rows' state, which
+            // then takes the real step. `w` does not move: a zero-gradient
+            // step only turns it NaN where the state is NaN, and the state
+            // only becomes NaN with a NaN gradient, which made `w` NaN in
+            // the same step.
+            let saved = &mut self.saved;
+            saved.clear();
+            for &id in grad.ids() {
+                let r = id as usize * dim..(id as usize + 1) * dim;
+                for (values, &factor) in slots.iter().zip(&factors) {
+                    if factor != 1.0 {
+                        saved.extend_from_slice(&values[r.clone()]);
+                    }
+                }
+            }
+            let state = slots.each_mut().map(|s| &mut s[..]);
+            crate::kernels::simd::dispatch(
+                #[inline(always)]
+                || {
+                    let mut state = state;
+                    for (values, &factor) in state.iter_mut().zip(&factors) {
+                        if factor != 1.0 {
+                            values.iter_mut().for_each(|v| *v *= factor);
+                        }
+                    }
+                    let mut saved = saved.chunks_exact(dim);
+                    for (i, (id, g)) in grad.iter().enumerate() {
+                        let row = id as usize;
+                        let r = row * dim..(row + 1) * dim;
+                        for (values, &factor) in state.iter_mut().zip(&factors) {
+                            if factor != 1.0 {
+                                values[r.clone()]
+                                    .copy_from_slice(saved.next().expect("saved above"));
+                            }
+                        }
+                        let g2 = gradient_squares::<C, N>(grad, i, g, occurrences, squares);
+                        apply_to_rows::<C, N>(
+                            kernel,
+                            &spec,
+                            dim,
+                            table,
+                            &mut state,
+                            row..row + 1,
+                            g,
+                            Some(g2),
+                        );
+                    }
+                },
+            );
+            return Ok(());
+        }
+        if let Some(factors) = scaling {
+            // A large table: each row's state catches up on the steps it
+            // missed when it next has a gradient.
             if sync.synced.is_empty() {
                 sync.synced = vec![0; num_embeddings];
             }
@@ -1320,7 +1381,8 @@ mod tests {
         // Many rows and few steps, and few rows and many steps: rows
         // outside the gradient for one step and for many (whose deferred
         // zero-gradient steps catch up when they come back).
-        for (rows, dim, steps) in [(700, 6, 4), (60, 6, 40)] {
+        // A table past DEFER_MIN_FLOATS defers those steps.
+        for (rows, dim, steps) in [(700, 6, 4), (60, 6, 40), (DEFER_MIN_FLOATS / 8, 8, 12)] {
             let mut rng = StdRng::seed_from_u64(12);
             let start: Vec<f32> = (0..rows * dim).map(|_| rng.random::<f32>() - 0.5).collect();
             for config in [RmsPropConfig::new(), RmsPropConfig::pytorch()] {
