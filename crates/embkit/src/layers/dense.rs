@@ -7,6 +7,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::{Activation, ParamMut};
+use crate::kernels::vector::dot;
 use crate::{Error, Init, Result};
 
 /// Settings for a [`Dense`] layer (Keras `Dense`).
@@ -281,7 +282,19 @@ impl Dense {
         let rows = x.len() / n_in;
         let x2 = x.to_shape((rows, n_in)).expect("same element count");
         let mut z = Array2::zeros((rows, n_out));
-        general_mat_mul(1.0, &x2, &self.kernel, 0.0, &mut z);
+        if is_small(rows, n_in, n_out) {
+            // z[r, o] = x[r] · W[:, o], one vectorised dot product each.
+            let x2 = x2.as_standard_layout();
+            let wt = self.kernel.t().as_standard_layout().into_owned();
+            for (xr, mut zr) in x2.rows().into_iter().zip(z.rows_mut()) {
+                let xr = xr.to_slice().expect("standard layout");
+                for (z, wo) in zr.iter_mut().zip(wt.rows()) {
+                    *z = dot(xr, wo.to_slice().expect("standard layout"));
+                }
+            }
+        } else {
+            general_mat_mul(1.0, &x2, &self.kernel, 0.0, &mut z);
+        }
         if self.config.use_bias {
             z += &self.bias;
         }
@@ -382,13 +395,52 @@ impl Dense {
         let (n_in, n_out) = (self.config.in_features, self.config.out_features);
         let rows = cache.input.nrows();
         let g = grad_z.to_shape((rows, n_out)).expect("grad_z has the shape of z");
-        general_mat_mul(1.0, &cache.input.t(), &g, 0.0, &mut self.kernel_grad);
         if self.config.use_bias {
             self.bias_grad.assign(&g.sum_axis(Axis(0)));
         }
         let mut grad_in = Array2::zeros((rows, n_in));
-        general_mat_mul(1.0, &g, &self.kernel.t(), 0.0, &mut grad_in);
+        if is_small(rows, n_in, n_out) {
+            // dW[:, o] = Σ_r g[r, o] x[r] and dx[r] = Σ_o g[r, o] W[:, o],
+            // row updates in batch order.
+            let wt = self.kernel.t().as_standard_layout().into_owned();
+            let mut dwt = Array2::<f32>::zeros((n_out, n_in));
+            for ((xr, gr), mut dxr) in
+                cache.input.rows().into_iter().zip(g.rows()).zip(grad_in.rows_mut())
+            {
+                let xr = xr.to_slice().expect("the cached input is in standard layout");
+                let dxr = dxr.as_slice_mut().expect("a fresh array is in standard layout");
+                for ((&go, mut dwo), wo) in gr.iter().zip(dwt.rows_mut()).zip(wt.rows()) {
+                    let dwo = dwo.as_slice_mut().expect("a fresh array is in standard layout");
+                    axpy(dwo, go, xr);
+                    axpy(dxr, go, wo.to_slice().expect("standard layout"));
+                }
+            }
+            self.kernel_grad.assign(&dwt.t());
+        } else {
+            general_mat_mul(1.0, &cache.input.t(), &g, 0.0, &mut self.kernel_grad);
+            general_mat_mul(1.0, &g, &self.kernel.t(), 0.0, &mut grad_in);
+        }
         Ok(grad_in.into_shape_with_order(IxDyn(&cache.input_shape)).expect("same element count"))
+    }
+}
+
+/// Products of at most this many multiply-adds with at most
+/// [`SMALL_OUT`] outputs per row run as vectorised dot products and row
+/// updates: matrixmultiply's packing costs more than such a product (a
+/// batch of 32 through `Dense(160, 1)`).
+const SMALL_PRODUCT: usize = 1 << 16;
+
+/// See [`SMALL_PRODUCT`].
+const SMALL_OUT: usize = 8;
+
+fn is_small(rows: usize, n_in: usize, n_out: usize) -> bool {
+    n_out <= SMALL_OUT && rows.saturating_mul(n_in).saturating_mul(n_out) <= SMALL_PRODUCT
+}
+
+/// `y += a · x`.
+fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
+    for (y, &x) in y.iter_mut().zip(x) {
+        *y += a * x;
     }
 }
 
@@ -571,5 +623,27 @@ mod tests {
         let json = serde_json::to_string(&c).unwrap();
         assert!(json.contains(r#""activation":"relu""#), "{json}");
         assert_eq!(serde_json::from_str::<DenseConfig>(&json).unwrap(), c);
+    }
+
+    #[test]
+    fn small_products_match_the_matrix_product() {
+        use rand::Rng;
+        let mut rng = rng();
+        for (rows, n_in, n_out) in [(32, 160, 1), (7, 33, 3), (5, 8, 8)] {
+            assert!(is_small(rows, n_in, n_out));
+            let config = DenseConfig::new(n_in, n_out);
+            let mut d = config.init(&mut rng).unwrap();
+            let x = Array2::from_shape_fn((rows, n_in), |_| rng.random::<f32>() - 0.5);
+            let g = Array2::from_shape_fn((rows, n_out), |_| rng.random::<f32>() - 0.5);
+            let z = d.forward(x.view().into_dyn(), true).unwrap();
+            let want = x.dot(&d.kernel) + &d.bias;
+            let close = |a: f32, b: f32| (a - b).abs() <= 1e-5 * (1.0 + b.abs());
+            assert!(z.iter().zip(want.iter()).all(|(&a, &b)| close(a, b)));
+            let dx = d.backward_from_logits(g.view().into_dyn()).unwrap();
+            let want_dx = g.dot(&d.kernel.t());
+            let want_dw = x.t().dot(&g);
+            assert!(dx.iter().zip(want_dx.iter()).all(|(&a, &b)| close(a, b)));
+            assert!(d.kernel_grad.iter().zip(want_dw.iter()).all(|(&a, &b)| close(a, b)));
+        }
     }
 }
