@@ -588,23 +588,47 @@ impl<C: Rule<N>, const N: usize> Stepper<C, N> {
         let every_row = mode != TableUpdates::Lazy && !kernel.zero_gradient_is_identity();
         let squares = &mut self.squares;
         let scaling = kernel.zero_gradient_scales_state().filter(|_| every_row);
-        if let Some(factors) = scaling.filter(|_| table.len() < DEFER_MIN_FLOATS) {
-            // A table the caches hold: scale the whole state in one pass
-            // each, after putting aside the gradient rows' state, which
-            // then takes the real step. `w` does not move: a zero-gradient
+        let element_slots_only = spec.iter().all(|slot| !matches!(slot, Slot::Row(_)));
+        if let Some(factors) =
+            scaling.filter(|_| table.len() < DEFER_MIN_FLOATS && element_slots_only)
+        {
+            // A table the caches hold: the gradient rows and their state
+            // are gathered into one block, the whole state is scaled in one
+            // pass per slot, and the block takes the real step in one call
+            // before it goes back (elementwise, so the same bits as row by
+            // row). `w` does not move outside the gradient: a zero-gradient
             // step only turns it NaN where the state is NaN, and the state
             // only becomes NaN with a NaN gradient, which made `w` NaN in
             // the same step.
-            let saved = &mut self.saved;
-            saved.clear();
-            for &id in grad.ids() {
-                let r = id as usize * dim..(id as usize + 1) * dim;
-                for (values, &factor) in slots.iter().zip(&factors) {
-                    if factor != 1.0 {
-                        saved.extend_from_slice(&values[r.clone()]);
-                    }
+            let n = grad.len() * dim;
+            let block = &mut self.saved;
+            block.clear();
+            let used: [bool; N] = spec.map(|slot| matches!(slot, Slot::Element(_)));
+            let gather = |block: &mut Vec<f32>, values: &[f32]| {
+                for &id in grad.ids() {
+                    block.extend_from_slice(&values[id as usize * dim..][..dim]);
+                }
+            };
+            gather(block, table);
+            for (values, &used) in slots.iter().zip(&used) {
+                if used {
+                    gather(block, values);
                 }
             }
+            let g2: &[f32] = if C::Kernel::SQUARES {
+                squares.clear();
+                if occurrences {
+                    let mut scratch = Vec::new();
+                    for i in 0..grad.len() {
+                        squares.extend_from_slice(grad.row_squares(i, &mut scratch));
+                    }
+                } else {
+                    squares.extend(grad.rows().iter().map(|g| g * g));
+                }
+                squares
+            } else {
+                &[]
+            };
             let state = slots.each_mut().map(|s| &mut s[..]);
             crate::kernels::simd::dispatch(
                 #[inline(always)]
@@ -615,27 +639,30 @@ impl<C: Rule<N>, const N: usize> Stepper<C, N> {
                             values.iter_mut().for_each(|v| *v *= factor);
                         }
                     }
-                    let mut saved = saved.chunks_exact(dim);
-                    for (i, (id, g)) in grad.iter().enumerate() {
-                        let row = id as usize;
-                        let r = row * dim..(row + 1) * dim;
-                        for (values, &factor) in state.iter_mut().zip(&factors) {
-                            if factor != 1.0 {
-                                values[r.clone()]
-                                    .copy_from_slice(saved.next().expect("saved above"));
-                            }
+                    let (w, mut rest) = block.split_at_mut(n);
+                    let block_state: [&mut [f32]; N] = std::array::from_fn(|j| {
+                        if used[j] {
+                            let (mine, tail) = std::mem::take(&mut rest).split_at_mut(n);
+                            rest = tail;
+                            mine
+                        } else {
+                            &mut [][..]
                         }
-                        let g2 = gradient_squares::<C, N>(grad, i, g, occurrences, squares);
-                        apply_to_rows::<C, N>(
-                            kernel,
-                            &spec,
-                            dim,
-                            table,
-                            &mut state,
-                            row..row + 1,
-                            g,
-                            Some(g2),
-                        );
+                    });
+                    kernel.apply(w, grad.rows(), g2, block_state);
+                    let scatter = |values: &mut [f32], from: &[f32]| {
+                        for (&id, row) in grad.ids().iter().zip(from.chunks_exact(dim)) {
+                            values[id as usize * dim..][..dim].copy_from_slice(row);
+                        }
+                    };
+                    let (w, mut rest) = block.split_at(n);
+                    scatter(table, w);
+                    for (values, &used) in state.iter_mut().zip(&used) {
+                        if used {
+                            let (mine, tail) = rest.split_at(n);
+                            rest = tail;
+                            scatter(values, mine);
+                        }
                     }
                 },
             );
