@@ -52,6 +52,9 @@ pub enum ModelKind {
     /// A [`BagClassifier`](crate::model::BagClassifier), read by
     /// [`SavedBagClassifier`](super::SavedBagClassifier).
     BagClassifier,
+    /// A word2vec [`SkipGram`](crate::word2vec::SkipGram) (skip-gram or
+    /// CBOW), read by [`SavedSkipGram`](super::SavedSkipGram).
+    SkipGram,
 }
 
 impl ModelKind {
@@ -61,6 +64,7 @@ impl ModelKind {
             ModelKind::Sequential => "sequential",
             ModelKind::MatrixFactorization => "matrix_factorization",
             ModelKind::BagClassifier => "bag_classifier",
+            ModelKind::SkipGram => "skip_gram",
         }
     }
 
@@ -98,9 +102,12 @@ impl ModelKind {
             (Some("bag_classifier"), _) | (None, Some(super::BAG_FORMAT_NAME)) => {
                 Ok(ModelKind::BagClassifier)
             }
+            (Some("skip_gram"), _) | (None, Some(super::SKIP_GRAM_FORMAT_NAME)) => {
+                Ok(ModelKind::SkipGram)
+            }
             (Some(kind), _) => Err(format!(
                 "model kind {kind:?} is not known to this embkit (sequential, \
-                 matrix_factorization, bag_classifier)"
+                 matrix_factorization, bag_classifier, skip_gram)"
             )),
             (None, Some(format)) => Err(format!("format is {format:?}, not an embkit model")),
             (None, None) => Err("metadata has no `format`: not an embkit model".into()),

@@ -20,8 +20,10 @@
 //! A [`MatrixFactorization`](crate::model::MatrixFactorization) is saved
 //! in a directory of its own layout ([`SavedMatrixFactorization`]), and so
 //! is a [`BagClassifier`](crate::model::BagClassifier)
-//! ([`SavedBagClassifier`]); the `model_kind` metadata field tells them
-//! apart ([`ModelKind`]), and a model without it is a [`Sequential`] one.
+//! ([`SavedBagClassifier`]) and a word2vec
+//! [`SkipGram`](crate::word2vec::SkipGram) ([`SavedSkipGram`]); the
+//! `model_kind` metadata field tells them apart ([`ModelKind`]), and a
+//! model without it is a [`Sequential`] one.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -38,6 +40,7 @@ mod matrix_factorization;
 mod model_file;
 mod npy;
 mod reader;
+mod skip_gram;
 mod tensors;
 mod tsv;
 mod vectors;
@@ -50,6 +53,7 @@ pub use matrix_factorization::{
 };
 pub use npy::vocab_path_for;
 pub use reader::{ReadOptions, ReadReport, VectorReader, MAX_PROBLEMS};
+pub use skip_gram::{SavedSkipGram, SKIP_GRAM_FORMAT_NAME};
 pub use tensors::DEFAULT_TENSOR;
 pub use tsv::{METADATA_TSV, VECTORS_TSV};
 pub use vectors::{convert, VectorFormat, Vectors};

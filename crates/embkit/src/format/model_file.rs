@@ -255,6 +255,11 @@ impl<'a> ModelFile<'a> {
         Ok(Extras { train_config, history, metadata })
     }
 
+    /// The shape of the tensor `name`, if the file has it.
+    pub(crate) fn tensor_shape(&self, name: &str) -> Option<Vec<usize>> {
+        self.tensors.tensor(name).ok().map(|t| t.shape().to_vec())
+    }
+
     /// Whether the file has a tensor called `name`.
     pub(crate) fn has_tensor(&self, name: &str) -> bool {
         self.tensors.tensor(name).is_ok()

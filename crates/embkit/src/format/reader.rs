@@ -69,9 +69,11 @@ pub struct ReadOptions {
     /// `.vocab.txt` (`vectors.npy` → `vectors.vocab.txt`).
     pub vocab: Option<PathBuf>,
     /// The table of a saved model to read: `embedding` (the only table of
-    /// a sequential model), or `items` (the default) or `users` for a
+    /// a sequential model); `items` (the default) or `users` for a
     /// matrix factorisation, whose rows are named by its item or user
-    /// keys.
+    /// keys; `words` (the only one) for a bag classifier; `input` (the
+    /// default, the word vectors) or `output` (the vectors of negative
+    /// sampling) for a skip-gram model.
     pub table: Option<String>,
 }
 

@@ -166,6 +166,7 @@ pub(crate) fn open_model(dir: &Path, options: &ReadOptions) -> Result<Box<dyn Ro
             return open_matrix_factorization(dir, options.table.as_deref())
         }
         ModelKind::BagClassifier => return open_bag_classifier(dir, options.table.as_deref()),
+        ModelKind::SkipGram => return open_skip_gram(dir, options.table.as_deref()),
         _ => {}
     }
     if let Some(table) = options.table.as_deref().filter(|&t| t != "embedding") {
@@ -235,6 +236,44 @@ fn open_bag_classifier(dir: &Path, table: Option<&str>) -> Result<Box<dyn RowSou
     let words = Words::List { words: vocab.into_iter(), path: dir.join(VOCAB_FILE), line: 0 };
     Ok(Box::new(MemoryRows::new(
         saved.model.bag().weights()[..n * dim].to_vec(),
+        n,
+        dim,
+        words,
+        &dir.join(MODEL_FILE),
+        0,
+        4,
+        false,
+    )))
+}
+
+/// The input vectors (the word vectors; or, with `table` `output`, the
+/// output vectors of negative sampling) of a saved skip-gram model, named
+/// by its vocabulary.
+fn open_skip_gram(dir: &Path, table: Option<&str>) -> Result<Box<dyn RowSource>> {
+    let saved = super::SavedSkipGram::load(dir)?;
+    let model = saved.model;
+    let weights = match table.unwrap_or("input") {
+        "input" => model.input_weights(),
+        "output" => model.output_weights(),
+        other => {
+            return Err(Error::config(
+                "table",
+                format!(
+                    "the skip-gram model in {} has the tables `input` (the word vectors) and \
+                     `output`; got {other:?}",
+                    dir.display()
+                ),
+            ))
+        }
+    };
+    let (n, dim) = (model.vocab().len(), model.config().embedding_dim);
+    let words = Words::List {
+        words: model.vocab().words().to_vec().into_iter(),
+        path: dir.join(VOCAB_FILE),
+        line: 0,
+    };
+    Ok(Box::new(MemoryRows::new(
+        weights.to_vec(),
         n,
         dim,
         words,

@@ -25,7 +25,7 @@ use crate::{Embedding, Error, Result};
 /// | [`Tsv`](Self::Tsv) | `tsv` | a folder: `vectors.tsv` (tab-separated rows) and `metadata.tsv` (the words), as the TensorFlow projector reads them |
 /// | [`Npy`](Self::Npy) | `npy` | a NumPy 2-D float array; the words in `<name>.vocab.txt` beside it |
 /// | [`Safetensors`](Self::Safetensors) | `safetensors` | a 2-D F32/F16/BF16/F64 tensor (`embedding.weight` when written); the words in `<name>.vocab.txt` |
-/// | [`Model`](Self::Model) | `model` | an embkit model directory: the embedding table and `vocab.txt` (see [`SavedModel`](super::SavedModel)), or a matrix factorisation's item table (or, with [`ReadOptions::table`], its user table) named by its keys (see [`SavedMatrixFactorization`](super::SavedMatrixFactorization)) |
+/// | [`Model`](Self::Model) | `model` | an embkit model directory: the embedding table and `vocab.txt` (see [`SavedModel`](super::SavedModel)), or a matrix factorisation's item table (or, with [`ReadOptions::table`], its user table) named by its keys (see [`SavedMatrixFactorization`](super::SavedMatrixFactorization)), a bag classifier's word rows (see [`SavedBagClassifier`](super::SavedBagClassifier)), or a skip-gram model's word vectors (or its `output` table) named by its vocabulary (see [`SavedSkipGram`](super::SavedSkipGram)) |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum VectorFormat {

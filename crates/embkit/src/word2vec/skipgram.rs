@@ -4,6 +4,8 @@
 use std::ops::Range;
 use std::time::Instant;
 
+use serde::{Deserialize, Serialize};
+
 use super::config::{Architecture, SkipGramConfig};
 use super::vocab::{keep_thresholds, NoiseTable, WordCounts};
 use crate::format::Vectors;
@@ -85,7 +87,11 @@ impl Sentences {
 }
 
 /// What [`SkipGram::train`] did.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// It is saved with the model ([`SavedSkipGram`](crate::format::SavedSkipGram)):
+/// in JSON, a loss that is not a number (an epoch without examples) is
+/// `null`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct TrainReport {
     /// Epochs run.
@@ -101,9 +107,25 @@ pub struct TrainReport {
     pub seconds: f64,
     /// Per epoch, the mean loss per positive or noise word, if
     /// [`SkipGramConfig::compute_loss`] is set.
+    #[serde(with = "nan_as_null")]
     pub losses: Vec<f64>,
     /// Threads used.
     pub threads: usize,
+}
+
+/// A list of `f64` whose values that are not finite are written as
+/// `null` (JSON has no NaN) and read back as NaN.
+mod nan_as_null {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(values: &[f64], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(values.iter().map(|x| x.is_finite().then_some(*x)))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+        let values = Vec::<Option<f64>>::deserialize(d)?;
+        Ok(values.into_iter().map(|x| x.unwrap_or(f64::NAN)).collect())
+    }
 }
 
 impl TrainReport {
@@ -199,6 +221,60 @@ impl SkipGram {
         let scale = 1.0 / dim as f32;
         let input = (0..values).map(|_| (rng.unit_f32() - 0.5) * scale).collect();
         Ok(Self { config, vocab, input, output: vec![0.0; values] })
+    }
+
+    /// A model from its parts: the settings, the vocabulary and both
+    /// tables, `[words, embedding_dim]` row-major (as
+    /// [`input_weights`](Self::input_weights) and
+    /// [`output_weights`](Self::output_weights) return them). This is how
+    /// a saved model is rebuilt.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] for an invalid config (see
+    /// [`SkipGramConfig::validate`]); [`Error::ShapeMismatch`] for a table
+    /// that does not have one row of `embedding_dim` values per word of
+    /// the vocabulary; [`Error::InvalidConfig`] for a value that is NaN or
+    /// infinite.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use embkit::word2vec::{SkipGram, SkipGramConfig, WordCounts};
+    ///
+    /// let config = SkipGramConfig::new().with_embedding_dim(2);
+    /// let vocab = WordCounts::from_counts(vec!["a".into(), "b".into()], vec![3, 1], 4, false)?;
+    /// let model = SkipGram::from_parts(config.clone(), vocab.clone(), vec![0.5; 4], vec![0.0; 4])?;
+    /// assert_eq!(model.vector("b"), Some(&[0.5, 0.5][..]));
+    /// assert!(SkipGram::from_parts(config, vocab, vec![0.5; 6], vec![0.0; 4]).is_err());
+    /// # Ok::<(), embkit::Error>(())
+    /// ```
+    pub fn from_parts(
+        config: SkipGramConfig,
+        vocab: WordCounts,
+        input: Vec<f32>,
+        output: Vec<f32>,
+    ) -> Result<Self> {
+        config.validate()?;
+        let (words, dim) = (vocab.len(), config.embedding_dim);
+        for (what, table) in [("input table", &input), ("output table", &output)] {
+            if words.checked_mul(dim) != Some(table.len()) {
+                let expected = format!("{words} words x {dim} (embedding_dim) values");
+                return Err(Error::shape(what, expected, &[table.len()]));
+            }
+            if let Some(i) = table.iter().position(|x| !x.is_finite()) {
+                return Err(Error::config(
+                    "weights",
+                    format!(
+                        "the {what} has the value {} at row {}, column {} (must be finite)",
+                        table[i],
+                        i / dim,
+                        i % dim
+                    ),
+                ));
+            }
+        }
+        Ok(Self { config, vocab, input, output })
     }
 
     /// Counts `lines`, makes a model and trains it: the whole of word2vec

@@ -101,7 +101,8 @@ impl WordCounts {
     ///
     /// [`Error::EmptyData`] without words; [`Error::InvalidConfig`] if the
     /// lengths differ, a word appears twice, is empty or holds whitespace,
-    /// a count is 0, or there are more words than `u32` ids.
+    /// a count is 0, the counts sum past `u64::MAX`, or there are more
+    /// words than `u32` ids.
     pub fn from_counts(
         words: Vec<String>,
         counts: Vec<u64>,
@@ -121,6 +122,12 @@ impl WordCounts {
             return Err(Error::config(
                 "words",
                 format!("{} words are more than u32 ids", words.len()),
+            ));
+        }
+        if counts.iter().try_fold(0u64, |sum, &c| sum.checked_add(c)).is_none() {
+            return Err(Error::config(
+                "counts",
+                format!("the {} counts sum past u64::MAX", counts.len()),
             ));
         }
         let mut index = HashMap::with_capacity(words.len());

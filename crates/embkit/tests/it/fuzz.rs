@@ -1,5 +1,5 @@
-//! Fuzzing the vector-file readers: valid small files of every format,
-//! mutated (bit flips, truncation, inserted, removed and repeated bytes,
+//! Fuzzing the vector-file readers and the saved skip-gram model: valid
+//! small files of every format, mutated (bit flips, truncation, inserted, removed and repeated bytes,
 //! header counts like 10^12, `nan` and `inf` in place of numbers, bytes
 //! that are not UTF-8), must read as a valid table or a typed error:
 //! never a panic, and never a large allocation.
@@ -386,21 +386,35 @@ fn table() -> impl Strategy<Value = (usize, usize, Vec<f32>)> {
 }
 
 fn fuzz(format: VectorFormat) {
+    fuzz_files(
+        &format.to_string(),
+        |rows, dim, values| valid_files(format, rows, dim, values),
+        |files| read_mutated(format, files),
+    );
+}
+
+/// Mutates one or two of the files `valid` makes for a random table and
+/// hands them to `read`.
+fn fuzz_files(
+    what: &str,
+    valid: impl Fn(usize, usize, &[f32]) -> Vec<Part>,
+    read: impl Fn(&[Part]) -> Result<(), TestCaseError>,
+) {
     let config = ProptestConfig { cases: cases(), failure_persistence: None, ..Default::default() };
     let mut runner = proptest::test_runner::TestRunner::new(config);
     let strategy =
         (table(), any::<usize>(), prop::collection::vec(mutation(), 1..5), any::<bool>());
     let result = runner.run(&strategy, |((rows, dim, values), file, mutations, two_files)| {
-        let mut files = valid_files(format, rows, dim, &values);
+        let mut files = valid(rows, dim, &values);
         let picks = if two_files { vec![file, file / 7] } else { vec![file] };
         for (n, m) in mutations.iter().enumerate() {
             let i = picks[n % picks.len()] % files.len();
             apply(&mut files[i].bytes, m);
         }
-        read_mutated(format, &files)
+        read(&files)
     });
     if let Err(e) = result {
-        panic!("{format}: {e}");
+        panic!("{what}: {e}");
     }
 }
 
@@ -442,6 +456,93 @@ fn safetensors_readers_never_panic() {
 #[test]
 fn model_readers_never_panic() {
     fuzz(VectorFormat::Model);
+}
+
+/// The files of a saved skip-gram model over a valid table (as input and,
+/// reversed, output vectors), with counts, a training report and caller
+/// metadata, so that every field of the metadata is there to mutate.
+fn valid_skip_gram_files(rows: usize, dim: usize, values: &[f32]) -> Vec<Part> {
+    use embkit::format::SavedSkipGram;
+    use embkit::word2vec::{SkipGram, SkipGramConfig, WordCounts};
+    static REPORT: std::sync::OnceLock<embkit::word2vec::TrainReport> = std::sync::OnceLock::new();
+    let report = REPORT.get_or_init(|| {
+        let config = SkipGramConfig::new().with_min_count(1).with_embedding_dim(2).with_epochs(1);
+        let lines = ["a b c a b", "c a b"];
+        SkipGram::fit(&config, &lines, embkit::Threads::single(), &mut embkit::NoObserver)
+            .unwrap()
+            .1
+    });
+    let words: Vec<String> = WORDS[..rows].iter().map(|w| w.to_string()).collect();
+    let counts: Vec<u64> = (0..rows as u64).map(|i| 1 + 1000 / (i + 1)).collect();
+    let total = counts.iter().sum::<u64>() + 3;
+    let vocab = WordCounts::from_counts(words, counts, total, false).unwrap();
+    let input = values[..rows * dim].to_vec();
+    let output = input.iter().rev().copied().collect();
+    let config = SkipGramConfig::new().with_embedding_dim(dim).with_compute_loss(true);
+    let mut saved = SavedSkipGram::new(SkipGram::from_parts(config, vocab, input, output).unwrap());
+    saved.report = Some(report.clone());
+    saved.metadata.insert("tokenize".into(), "whitespace".into());
+
+    let dir = scratch("valid-skip-gram");
+    let _ = fs::remove_dir_all(&dir);
+    saved.save(dir.join(file_name(VectorFormat::Model))).unwrap();
+    let model = dir.join(file_name(VectorFormat::Model));
+    let mut files: Vec<Part> = fs::read_dir(&model)
+        .unwrap()
+        .map(|entry| {
+            let p = entry.unwrap().path();
+            let rel = p.strip_prefix(&dir).unwrap().to_path_buf();
+            Part { rel, bytes: fs::read(&p).unwrap() }
+        })
+        .collect();
+    files.sort_by(|a, b| a.rel.cmp(&b.rel));
+    fs::remove_dir_all(&dir).unwrap();
+    files
+}
+
+/// Loads mutated skip-gram files with [`SavedSkipGram::load`] and reads
+/// them as vectors ([`read_mutated`]): a valid model or a typed error,
+/// and no large allocation.
+///
+/// [`SavedSkipGram::load`]: embkit::format::SavedSkipGram::load
+fn load_mutated_skip_gram(files: &[Part]) -> Result<(), TestCaseError> {
+    let dir = scratch("read-skip-gram");
+    let _ = fs::remove_dir_all(&dir);
+    for file in files {
+        let path = dir.join(&file.rel);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, &file.bytes).unwrap();
+    }
+    let (result, largest) = largest_allocation_in(|| {
+        embkit::format::SavedSkipGram::load(dir.join(file_name(VectorFormat::Model)))
+    });
+    prop_assert!(largest <= MAX_ALLOCATION, "skip-gram: an allocation of {largest} bytes");
+    match result {
+        Ok(saved) => {
+            let model = &saved.model;
+            let values = model.vocab().len() * model.config().embedding_dim;
+            prop_assert_eq!(model.input_weights().len(), values);
+            prop_assert_eq!(model.output_weights().len(), values);
+            prop_assert!(model.input_weights().iter().all(|x| x.is_finite()));
+            prop_assert!(model.config().validate().is_ok());
+            // What was loaded is a valid model: it saves again.
+            prop_assert!(saved.to_bytes().is_ok());
+        }
+        Err(err) => {
+            prop_assert!(
+                matches!(err, Error::BadModelFile { .. } | Error::Io { .. }),
+                "unexpected error kind: {err:?}"
+            );
+            check_error(&err, &dir)?;
+        }
+    }
+    let _ = fs::remove_dir_all(&dir);
+    read_mutated(VectorFormat::Model, files)
+}
+
+#[test]
+fn skip_gram_model_files_never_panic() {
+    fuzz_files("skip-gram model", valid_skip_gram_files, load_mutated_skip_gram);
 }
 
 #[test]

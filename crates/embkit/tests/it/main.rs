@@ -15,5 +15,6 @@ mod queries;
 mod query;
 mod ratings;
 mod reference;
+mod skip_gram_files;
 mod skipgram;
 mod vocab;
