@@ -78,6 +78,38 @@ pub(crate) fn gather(
     first_bad.into_iter().flatten().next().map_or(Ok(()), Err)
 }
 
+/// `table[ids[i], :] = rows[i, :]` for rows of `dim` floats, with the
+/// fixed-width copies of [`gather`] (ids already checked to be rows of
+/// `table`).
+///
+/// # Panics
+///
+/// If `rows.len() != ids.len() * dim` or an id is past the table.
+pub(crate) fn scatter(table: &mut [f32], dim: usize, ids: &[u32], rows: &[f32]) {
+    assert_eq!(rows.len(), ids.len() * dim, "one row per id");
+    fn run(
+        table: &mut [f32],
+        dim: usize,
+        ids: &[u32],
+        rows: &[f32],
+        copy: impl Fn(&mut [f32], &[f32]),
+    ) {
+        for (&id, row) in ids.iter().zip(rows.chunks_exact(dim)) {
+            copy(&mut table[id as usize * dim..][..dim], row);
+        }
+    }
+    match dim {
+        0 => {}
+        4 => run(table, 4, ids, rows, copy_fixed::<4>),
+        8 => run(table, 8, ids, rows, copy_fixed::<8>),
+        16 => run(table, 16, ids, rows, copy_fixed::<16>),
+        32 => run(table, 32, ids, rows, copy_fixed::<32>),
+        64 => run(table, 64, ids, rows, copy_fixed::<64>),
+        128 => run(table, 128, ids, rows, copy_fixed::<128>),
+        _ => run(table, dim, ids, rows, <[f32]>::copy_from_slice),
+    }
+}
+
 /// Runs `run` on `results.len()` contiguous parts of `items` and of `out`
 /// (`dim` outputs per item), one thread each, each with its own result
 /// slot; the last part runs on the caller's thread.

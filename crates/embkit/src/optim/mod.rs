@@ -601,19 +601,16 @@ impl<C: Rule<N>, const N: usize> Stepper<C, N> {
             // only becomes NaN with a NaN gradient, which made `w` NaN in
             // the same step.
             let n = grad.len() * dim;
+            let used: [bool; N] = spec.map(|slot| matches!(slot, Slot::Element(_)));
             let block = &mut self.saved;
             block.clear();
-            let used: [bool; N] = spec.map(|slot| matches!(slot, Slot::Element(_)));
-            let gather = |block: &mut Vec<f32>, values: &[f32]| {
-                for &id in grad.ids() {
-                    block.extend_from_slice(&values[id as usize * dim..][..dim]);
-                }
-            };
-            gather(block, table);
-            for (values, &used) in slots.iter().zip(&used) {
-                if used {
-                    gather(block, values);
-                }
+            block.resize(n * (1 + used.iter().filter(|&&u| u).count()), 0.0);
+            let mut parts = block.chunks_exact_mut(n.max(1));
+            let sources = std::iter::once(&*table)
+                .chain(slots.iter().zip(&used).filter(|(_, &u)| u).map(|(v, _)| &v[..]));
+            for (values, part) in sources.zip(&mut parts) {
+                crate::kernels::gather(values, dim, grad.ids(), part, Threads::single())
+                    .expect("ids checked against the table above");
             }
             let g2: &[f32] = if C::Kernel::SQUARES {
                 squares.clear();
@@ -651,9 +648,7 @@ impl<C: Rule<N>, const N: usize> Stepper<C, N> {
                     });
                     kernel.apply(w, grad.rows(), g2, block_state);
                     let scatter = |values: &mut [f32], from: &[f32]| {
-                        for (&id, row) in grad.ids().iter().zip(from.chunks_exact(dim)) {
-                            values[id as usize * dim..][..dim].copy_from_slice(row);
-                        }
+                        crate::kernels::scatter(values, dim, grad.ids(), from)
                     };
                     let (w, mut rest) = block.split_at(n);
                     scatter(table, w);
