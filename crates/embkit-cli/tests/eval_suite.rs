@@ -146,6 +146,92 @@ fn word2vec_writes_vectors_and_config() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("CBOW"), "{}", stdout(&o));
     assert!(std::fs::read_to_string(out2.join("vectors.txt")).unwrap().starts_with("10 4\n"));
+    let o = embkit(&["inspect", s(&out2)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("word2vec CBOW"), "{}", stdout(&o));
+}
+
+/// The folder `train --task word2vec` writes is a model: `inspect` shows
+/// it, `convert` exports its word vectors (the same rows as the vectors
+/// file), `neighbors --model` queries it.
+#[test]
+fn word2vec_writes_a_model_that_inspect_convert_and_neighbors_open() {
+    let dir = scratch("w2v-model");
+    let data = dir.join("a.txt");
+    std::fs::write(&data, corpus(40, 12)).unwrap();
+    let out = dir.join("model");
+    let o = embkit(&[
+        "train",
+        "--task",
+        "word2vec",
+        "--data",
+        s(&data),
+        "--out",
+        s(&out),
+        "--dim",
+        "8",
+        "--epochs",
+        "2",
+        "--min-count",
+        "1",
+        "--threads",
+        "2",
+        "--json",
+        "-q",
+    ]);
+    let summary = json(&o);
+    assert_eq!(summary["model"], s(&out));
+    for file in ["model.safetensors", "vocab.txt", "vectors.bin", "word2vec.json"] {
+        assert!(out.join(file).is_file(), "{file} is missing");
+    }
+
+    let info = json(&embkit(&["inspect", s(&out), "--json"]));
+    assert_eq!(info["kind"], "skip_gram");
+    assert_eq!(info["vocab_size"], 10);
+    assert_eq!(info["corpus_words"], 40 * 12);
+    assert_eq!(info["tables"]["input"], serde_json::json!([10, 8]));
+    assert_eq!(info["tables"]["output"], serde_json::json!([10, 8]));
+    assert_eq!(info["parameters"], 2 * 10 * 8);
+    assert_eq!(info["config"]["embedding_dim"], 8);
+    assert_eq!(info["config"]["architecture"], "skip_gram");
+    assert_eq!(info["report"]["epochs"], 2);
+    assert_eq!(info["report"]["words"], 2 * 40 * 12);
+    assert_eq!(info["report"]["threads"], summary["threads"]);
+    assert!(info["words_per_second"].as_f64().unwrap() > 0.0);
+    assert_eq!(info["metadata"]["tokenize"], "whitespace");
+    let o = embkit(&["inspect", s(&out)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    for want in ["word2vec skip-gram", "vocabulary 10 words", "input      10 x 8", "words/s"] {
+        assert!(text.contains(want), "{want:?} not in\n{text}");
+    }
+
+    // The model's input table is what the vectors file holds.
+    let from_model = dir.join("from-model.txt");
+    let from_file = dir.join("from-file.txt");
+    let info = json(&embkit(&["convert", s(&out), s(&from_model), "--json"]));
+    assert_eq!((&info["from"], &info["rows"]), (&Value::from("model"), &Value::from(10)));
+    json(&embkit(&["convert", s(&out.join("vectors.bin")), s(&from_file), "--json"]));
+    let model_text = std::fs::read_to_string(&from_model).unwrap();
+    assert!(model_text.starts_with("10 8\n"), "{model_text}");
+    assert_eq!(model_text, std::fs::read_to_string(&from_file).unwrap());
+    let output = dir.join("output.txt");
+    json(&embkit(&["convert", s(&out), s(&output), "--table", "output", "--json"]));
+    assert_ne!(std::fs::read_to_string(&output).unwrap(), model_text);
+
+    let by_model = embkit(&["neighbors", "--model", s(&out), "--word", "red", "-k", "3"]);
+    let by_file = embkit(&[
+        "neighbors",
+        "--vectors",
+        s(&out.join("vectors.bin")),
+        "--word",
+        "red",
+        "-k",
+        "3",
+    ]);
+    assert!(by_model.status.success(), "{}", stderr(&by_model));
+    assert_eq!(stdout(&by_model), stdout(&by_file));
+    assert_eq!(stdout(&by_model).lines().count(), 3);
 }
 
 #[test]

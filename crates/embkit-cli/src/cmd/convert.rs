@@ -48,7 +48,9 @@ pub struct Args {
     pub vocab: Option<PathBuf>,
     /// The table of a model input: `items` (the default) or `users` for a
     /// rating model (`train --task ratings`), its rows named by their
-    /// keys; `embedding` for a text model.
+    /// keys; `embedding` for a text model; `input` (the default, the word
+    /// vectors) or `output` (negative sampling's vectors) for a word2vec
+    /// model (`train --task word2vec`).
     #[arg(long, value_name = "NAME")]
     pub table: Option<String>,
     /// Print a JSON line instead of text.

@@ -4,8 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use embkit::format::{
-    ModelKind, SavedBagClassifier, SavedMatrixFactorization, SavedModel, MODEL_FILE,
+    ModelKind, SavedBagClassifier, SavedMatrixFactorization, SavedModel, SavedSkipGram, MODEL_FILE,
 };
+use embkit::word2vec::Architecture;
 use embkit::{History, Layer, TrainConfig};
 use serde_json::json;
 
@@ -32,6 +33,10 @@ pub fn run(args: Args) -> Result<()> {
         ModelKind::BagClassifier => {
             let saved = SavedBagClassifier::load(&args.model).with_context(context)?;
             return inspect_bag_classifier(&args, &saved);
+        }
+        ModelKind::SkipGram => {
+            let saved = SavedSkipGram::load(&args.model).with_context(context)?;
+            return inspect_skip_gram(&args, &saved);
         }
         _ => {}
     }
@@ -210,6 +215,74 @@ fn inspect_bag_classifier(args: &Args, saved: &SavedBagClassifier) -> Result<()>
     ))?;
     out.text(format!("parameters {params}"))?;
     training(&mut out, saved.train_config.as_ref(), saved.history.as_ref(), &saved.metadata)
+}
+
+/// `inspect` of a saved word2vec [`SkipGram`](embkit::word2vec::SkipGram).
+fn inspect_skip_gram(args: &Args, saved: &SavedSkipGram) -> Result<()> {
+    let model = &saved.model;
+    let config = model.config();
+    let vocab = model.vocab();
+    let file_size = std::fs::metadata(args.model.join(MODEL_FILE)).map(|m| m.len()).unwrap_or(0);
+    let (words, dim) = (vocab.len(), config.embedding_dim);
+    let params = model.input_weights().len() + model.output_weights().len();
+    let report = saved.report.as_ref();
+    let mut out = Out::new(args.json);
+    out.record(json!({
+        "model": args.model,
+        "kind": "skip_gram",
+        "file_bytes": file_size,
+        "config": config,
+        "parameters": params,
+        "vocab_size": words,
+        "vocab_total": vocab.total(),
+        "corpus_words": vocab.corpus_words(),
+        "lowercase": vocab.lowercase(),
+        "tables": { "input": [words, dim], "output": [words, dim] },
+        "report": report,
+        "words_per_second": report.map(|r| r.words_per_second()),
+        "metadata": saved.metadata,
+    }))?;
+    let architecture = match config.architecture {
+        Architecture::Cbow => "CBOW",
+        _ => "skip-gram",
+    };
+    out.text(format!("model      {}  ({file_size} bytes)", args.model.display()))?;
+    out.text(format!("kind       word2vec {architecture}: {}", serde_json::to_string(config)?))?;
+    out.text(format!(
+        "vocabulary {words} words, seen {} times in a corpus of {} words{}",
+        vocab.total(),
+        vocab.corpus_words(),
+        if vocab.lowercase() { ", lowercased" } else { "" }
+    ))?;
+    out.text(format!(
+        "input      {words} x {dim} (the word vectors)  ({} parameters)",
+        model.input_weights().len()
+    ))?;
+    out.text(format!(
+        "output     {words} x {dim} (negative sampling)  ({} parameters)",
+        model.output_weights().len()
+    ))?;
+    out.text(format!("parameters {params}"))?;
+    if let Some(r) = report {
+        out.text(format!(
+            "training   {} epochs on {} threads: {} words in {:.2} s ({:.0} words/s), {} after \
+             sub-sampling, {} examples",
+            r.epochs,
+            r.threads,
+            r.words,
+            r.seconds,
+            r.words_per_second(),
+            r.effective_words,
+            r.examples
+        ))?;
+        for (epoch, loss) in r.losses.iter().enumerate() {
+            out.text(format!("epoch {:>3}  loss {loss:.4}", epoch + 1))?;
+        }
+    }
+    for (k, v) in &saved.metadata {
+        out.text(format!("meta       {k} = {v}"))?;
+    }
+    Ok(())
 }
 
 fn join(shape: &[usize]) -> String {

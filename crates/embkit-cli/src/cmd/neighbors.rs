@@ -30,10 +30,10 @@ pub struct Source {
 #[derive(Debug, clap::Args)]
 #[group(required = true, multiple = false)]
 pub struct Input {
-    /// A model directory: its embedding table and `vocab.txt`. A text
-    /// classifier's query words are standardised as in training
-    /// (lowercase, no punctuation), and its mask and `[UNK]` rows are
-    /// never answers.
+    /// A model directory: its embedding table and `vocab.txt` (a word2vec
+    /// model's word vectors). A text classifier's query words are
+    /// standardised as in training (lowercase, no punctuation), and its
+    /// mask and `[UNK]` rows are never answers.
     #[arg(long, value_name = "DIR")]
     pub model: Option<PathBuf>,
     /// A word-vectors file (word2vec text or binary, GloVe, fastText

@@ -10,7 +10,9 @@ use embkit::data::{
     letter_sentences, ratio_split, Corpus, DataOptions, DataReport, Interactions, LabelledTexts,
     MAX_DATA_PROBLEMS,
 };
-use embkit::format::{write_atomically, SavedMatrixFactorization, VectorFormat};
+use embkit::format::{
+    write_atomically, SavedMatrixFactorization, SavedSkipGram, VectorFormat, MODEL_FILE,
+};
 use embkit::model::{MatrixFactorization, MatrixFactorizationConfig};
 use embkit::word2vec::{Architecture as SkipGramArchitecture, SkipGram, SkipGramConfig};
 use embkit::{
@@ -208,7 +210,8 @@ pub struct Args {
     /// word2vec: the vectors' file format: word2vec-bin (`vectors.bin`),
     /// word2vec (`vectors.txt`), fasttext-vec (`vectors.vec`), npy
     /// (`vectors.npy` and `vectors.vocab.txt`) or safetensors
-    /// (`vectors.safetensors`) [word2vec-bin].
+    /// (`vectors.safetensors`) [word2vec-bin]. The model is saved beside
+    /// them whatever the format (`model.safetensors` and `vocab.txt`).
     #[arg(long)]
     pub format: Option<String>,
     /// word2vec: threads [every core]. The vectors depend on the seed and
@@ -852,8 +855,21 @@ fn word2vec(args: &Args, merged: &Merged, options: &DataOptions) -> Result<()> {
         "words": model.vocab().len(),
         "format": format.name(),
         "vectors": file,
+        "model": MODEL_FILE,
     });
     write_atomically(&config_path, serde_json::to_string_pretty(&saved)?.as_bytes())?;
+    // The model itself (both tables, the vocabulary with its counts), so
+    // that `inspect`, `convert` and `neighbors --model` open the folder.
+    let mut saved = SavedSkipGram::new(model);
+    saved.report = Some(report.clone());
+    let tokenize_name = match serde_json::to_value(tokenize)? {
+        serde_json::Value::String(name) => name,
+        other => other.to_string(),
+    };
+    saved.metadata.insert("tokenize".into(), tokenize_name);
+    saved.metadata.insert("data".into(), serde_json::to_string(&args.data)?);
+    saved.save(&args.out).with_context(|| format!("saving the model in {}", args.out.display()))?;
+    let model = &saved.model;
 
     let mut out = Out::new(args.json);
     out.text(format!(
@@ -871,6 +887,7 @@ fn word2vec(args: &Args, merged: &Merged, options: &DataOptions) -> Result<()> {
         report.words_per_second(),
     ))?;
     out.text(format!("vectors: {}", vectors_path.display()))?;
+    out.text(format!("model: {}", args.out.display()))?;
     out.text(format!("config: {}", config_path.display()))?;
     out.record(json!({
         "event": "summary",
@@ -883,6 +900,7 @@ fn word2vec(args: &Args, merged: &Merged, options: &DataOptions) -> Result<()> {
         "seconds": report.seconds,
         "words_per_second": report.words_per_second(),
         "vectors": vectors_path,
+        "model": args.out,
         "config": config_path,
     }))?;
     Ok(())
