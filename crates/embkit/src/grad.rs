@@ -114,21 +114,26 @@ impl RowGrad {
         self.repeated.clear();
         self.starts.clear();
         let keys = counting_sort_by_id(ids, &mut self.sort);
-        for (k, &key) in keys.iter().enumerate() {
-            let id = key_id(key);
-            if self.ids.last() != Some(&id) {
-                self.ids.push(id);
-                self.starts.push(k as u32);
+        // One pass over the sorted keys: each run of equal ids gives its id,
+        // start, count and, when longer than one, a place among the
+        // repeated ones.
+        let mut k = 0;
+        while k < keys.len() {
+            let id = key_id(keys[k]);
+            let start = k;
+            k += 1;
+            while k < keys.len() && key_id(keys[k]) == id {
+                k += 1;
             }
+            let count = (k - start) as u32;
+            if count > 1 {
+                self.repeated.push(self.ids.len() as u32);
+            }
+            self.ids.push(id);
+            self.starts.push(start as u32);
+            self.counts.push(count);
         }
         self.starts.push(keys.len() as u32);
-        for (i, run) in self.starts.windows(2).enumerate() {
-            let count = run[1] - run[0];
-            self.counts.push(count);
-            if count > 1 {
-                self.repeated.push(i as u32);
-            }
-        }
         // Every value below is written by the sum: resizing without
         // clearing keeps a grown buffer as it is, without a fill.
         resize_for_overwrite(&mut self.rows, self.ids.len() * dim);

@@ -588,8 +588,16 @@ fn select_rows<A: Copy, D: Dimension + RemoveAxis>(
     let row = data.len_of(Axis(0)).max(1);
     let row_len = values.len() / row;
     buf.clear();
-    for &i in chunk {
-        buf.extend_from_slice(&values[i * row_len..(i + 1) * row_len]);
+    if row_len < 32 {
+        // Short rows: element copies, not a `memcpy` call per row.
+        buf.reserve(chunk.len() * row_len);
+        for &i in chunk {
+            buf.extend(values[i * row_len..(i + 1) * row_len].iter().copied());
+        }
+    } else {
+        for &i in chunk {
+            buf.extend_from_slice(&values[i * row_len..(i + 1) * row_len]);
+        }
     }
     let mut shape = data.raw_dim();
     shape[0] = chunk.len();
