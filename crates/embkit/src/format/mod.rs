@@ -226,8 +226,8 @@ impl SavedModel {
             bytes,
             path,
             ModelKind::Sequential,
-            "a sequential one (see ModelKind; a matrix_factorization loads with \
-             SavedMatrixFactorization)",
+            "a sequential one (see ModelKind: each kind loads with its own type, \
+             SavedMatrixFactorization, SavedBagClassifier or SavedSkipGram)",
         )?;
         let config: SequentialConfig = file.config()?;
         let Extras { train_config, history, metadata } = file.extras()?;

@@ -663,3 +663,87 @@ fn an_npy_dtype_starting_with_a_multibyte_character_is_an_error() {
     assert!(err.to_string().contains("unsupported dtype"), "{err}");
     let _ = fs::remove_dir_all(&dir);
 }
+
+/// The files of a model directory written by `save`, as parts.
+fn model_dir_parts(name: &str, save: impl FnOnce(&Path)) -> Vec<Part> {
+    let dir = scratch(name);
+    let _ = fs::remove_dir_all(&dir);
+    let model = dir.join("model");
+    save(&model);
+    let mut files: Vec<Part> = fs::read_dir(&model)
+        .unwrap()
+        .map(|entry| {
+            let p = entry.unwrap().path();
+            let rel = p.strip_prefix(&dir).unwrap().to_path_buf();
+            Part { rel, bytes: fs::read(&p).unwrap() }
+        })
+        .collect();
+    files.sort_by(|a, b| a.rel.cmp(&b.rel));
+    fs::remove_dir_all(&dir).unwrap();
+    files
+}
+
+/// Writes mutated parts back and loads them with `load`: a model or a
+/// typed error, and no large allocation.
+fn load_mutated_dir<T>(
+    name: &str,
+    files: &[Part],
+    load: impl Fn(&Path) -> embkit::Result<T>,
+) -> Result<(), TestCaseError> {
+    let dir = scratch(name);
+    let _ = fs::remove_dir_all(&dir);
+    for file in files {
+        let path = dir.join(&file.rel);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, &file.bytes).unwrap();
+    }
+    let (result, largest) = largest_allocation_in(|| load(&dir.join("model")));
+    prop_assert!(largest <= MAX_ALLOCATION, "{name}: an allocation of {largest} bytes");
+    if let Err(err) = result {
+        prop_assert!(
+            matches!(err, Error::BadModelFile { .. } | Error::Io { .. }),
+            "unexpected error kind: {err:?}"
+        );
+        check_error(&err, &dir)?;
+    }
+    let _ = fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+#[test]
+fn matrix_factorization_model_files_never_panic() {
+    use embkit::format::SavedMatrixFactorization;
+    use embkit::model::MatrixFactorizationConfig;
+    use rand::{rngs::StdRng, SeedableRng};
+    fuzz_files(
+        "matrix factorization model",
+        |rows, dim, _| {
+            model_dir_parts("valid-mf", |dir| {
+                let config = MatrixFactorizationConfig::new(rows, rows + 1, dim);
+                let model = config.init(&mut StdRng::seed_from_u64(rows as u64)).unwrap();
+                SavedMatrixFactorization::new(model).save(dir).unwrap();
+            })
+        },
+        |files| load_mutated_dir("read-mf", files, |p: &Path| SavedMatrixFactorization::load(p)),
+    );
+}
+
+#[test]
+fn bag_classifier_model_files_never_panic() {
+    use embkit::format::SavedBagClassifier;
+    use embkit::model::BagClassifierConfig;
+    use rand::{rngs::StdRng, SeedableRng};
+    fuzz_files(
+        "bag classifier model",
+        |rows, dim, _| {
+            model_dir_parts("valid-bag", |dir| {
+                let config = BagClassifierConfig::new(rows + 1, 3)
+                    .with_embedding_dim(dim)
+                    .with_bigram_buckets(rows);
+                let model = config.init(&mut StdRng::seed_from_u64(rows as u64)).unwrap();
+                SavedBagClassifier::new(model).save(dir).unwrap();
+            })
+        },
+        |files| load_mutated_dir("read-bag", files, |p: &Path| SavedBagClassifier::load(p)),
+    );
+}
