@@ -873,16 +873,18 @@ fn word2vec(args: &Args, merged: &Merged, options: &DataOptions) -> Result<()> {
 
     let mut out = Out::new(args.json);
     out.text(format!(
-        "trained {} {} epochs on {} words ({} sentences) on {} threads: {} words in the \
+        "trained {} {} epoch{} on {} words ({} sentences) on {} thread{}: {} words in the \
          vocabulary, {:.0} words/s",
         match config.architecture {
             SkipGramArchitecture::Cbow => "CBOW",
             _ => "skip-gram",
         },
         report.epochs,
+        if report.epochs == 1 { "" } else { "s" },
         report.words / report.epochs.max(1) as u64,
         lines.len(),
         report.threads,
+        if report.threads == 1 { "" } else { "s" },
         model.vocab().len(),
         report.words_per_second(),
     ))?;
