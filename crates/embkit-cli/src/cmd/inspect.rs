@@ -265,10 +265,12 @@ fn inspect_skip_gram(args: &Args, saved: &SavedSkipGram) -> Result<()> {
     out.text(format!("parameters {params}"))?;
     if let Some(r) = report {
         out.text(format!(
-            "training   {} epochs on {} threads: {} words in {:.2} s ({:.0} words/s), {} after \
+            "training   {} epoch{} on {} thread{}: {} words in {:.2} s ({:.0} words/s), {} after \
              sub-sampling, {} examples",
             r.epochs,
+            if r.epochs == 1 { "" } else { "s" },
             r.threads,
+            if r.threads == 1 { "" } else { "s" },
             r.words,
             r.seconds,
             r.words_per_second(),

@@ -35,8 +35,9 @@ pub fn run(args: Args) -> Result<()> {
         ModelKind::Sequential => Classifier::Sequence(TextClassifier::load(&args.model)?.0),
         ModelKind::BagClassifier => Classifier::Bag(BagTextClassifier::load(&args.model)?),
         other => bail!(
-            "{}: a {other} model does not label texts (predict takes a text classifier; \
-             `embkit evaluate` scores rating models)",
+            "{}: a {other} model does not label texts (predict takes a text classifier; word \
+             vectors answer `embkit neighbors` and `embkit analogy`, and `embkit evaluate` scores \
+             rating models)",
             args.model.display()
         ),
     };
