@@ -108,6 +108,9 @@ fn training(
             tc.batch_size,
             tc.seed
         ))?;
+        if let Some(schedule) = &tc.learning_rate_schedule {
+            out.text(format!("lr         {}", serde_json::to_string(schedule)?))?;
+        }
     }
     if let Some(h) = history {
         for e in &h.epochs {
