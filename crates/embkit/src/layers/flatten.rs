@@ -52,6 +52,28 @@ impl Flatten {
         Ok(flat.into_shape_with_order(IxDyn(&[batch, features])).expect("same element count"))
     }
 
+    /// [`forward`](Self::forward) of an owned array: a standard-layout
+    /// input is reshaped in place, without a copy.
+    ///
+    /// # Errors
+    ///
+    /// As [`forward`](Self::forward).
+    pub fn forward_owned(&mut self, x: ArrayD<f32>, training: bool) -> Result<ArrayD<f32>> {
+        if !x.is_standard_layout() {
+            return self.forward(x.view(), training);
+        }
+        let shape = x.shape().to_vec();
+        let Some((&batch, rest)) = shape.split_first() else {
+            return Err(Error::shape("Flatten input", "[batch, ...]", &shape));
+        };
+        let features: usize = rest.iter().product();
+        let out = x.into_shape_with_order(IxDyn(&[batch, features])).expect("same element count");
+        if training {
+            self.input_shape = Some(shape);
+        }
+        Ok(out)
+    }
+
     /// Reshapes the gradient back to the input's shape.
     ///
     /// # Errors
@@ -94,5 +116,22 @@ mod tests {
         let mut f = Flatten::new();
         let g = ArrayD::<f32>::zeros(IxDyn(&[1, 2]));
         assert!(matches!(f.backward(g.view()), Err(Error::InvalidState(_))));
+    }
+
+    #[test]
+    fn forward_owned_reshapes_in_place_like_forward() {
+        let x = ArrayD::from_shape_fn(IxDyn(&[2, 3, 4]), |i| (i[0] * 12 + i[1] * 4 + i[2]) as f32);
+        let mut a = Flatten::new();
+        let mut b = Flatten::new();
+        let want = a.forward(x.view(), true).unwrap();
+        let ptr = x.as_ptr();
+        let got = b.forward_owned(x, true).unwrap();
+        assert_eq!(got, want);
+        assert_eq!(got.as_ptr(), ptr, "no copy");
+        let g = ArrayD::from_shape_fn(IxDyn(&[2, 12]), |i| i[1] as f32);
+        assert_eq!(b.backward(g.view()).unwrap(), a.backward(g.view()).unwrap());
+        // A transposed input is copied, as by `forward`.
+        let t = ArrayD::from_shape_fn(IxDyn(&[4, 3]), |i| i[0] as f32).reversed_axes();
+        assert_eq!(b.forward_owned(t.clone(), false).unwrap(), a.forward(t.view(), false).unwrap());
     }
 }

@@ -340,12 +340,20 @@ impl Sequential {
             ArrayD::from_shape_vec(IxDyn(&[batch, seq, dim]), gathered).expect("one row per id");
         let mut mask = self.embedding.compute_mask(ids);
         let last = self.layers.len().saturating_sub(1);
+        // Whether `x` holds the gather buffer, which goes back for the next
+        // batch once a layer has read it.
+        let mut holds_gather = true;
         for (i, layer) in self.layers.iter_mut().enumerate() {
             let train_this = training || (keep_last_logits && i == last);
+            if let (Layer::Flatten(flatten), true) = (&mut *layer, holds_gather) {
+                // Reshaped in place: the buffer moves on to the next layer.
+                x = flatten.forward_owned(x, train_this)?;
+                mask = None;
+                continue;
+            }
             let (y, m) =
                 layer.forward_masked(x.view(), mask.as_ref().map(|m| m.view()), train_this)?;
-            if i == 0 {
-                // Give the gather buffer back for the next batch.
+            if std::mem::take(&mut holds_gather) {
                 self.gathered = x.into_raw_vec_and_offset().0;
             }
             x = y;
