@@ -2,7 +2,9 @@
 //! axis, and its [`DenseConfig`].
 
 use ndarray::linalg::general_mat_mul;
-use ndarray::{Array1, Array2, ArrayD, ArrayViewD, ArrayViewMut1, ArrayViewMut2, Axis, IxDyn};
+use ndarray::{
+    Array1, Array2, ArrayD, ArrayView2, ArrayViewD, ArrayViewMut1, ArrayViewMut2, Axis, IxDyn,
+};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
@@ -274,13 +276,51 @@ impl Dense {
     /// [`Error::ShapeMismatch`] if `x` has rank below 2 or its last axis is
     /// not `in_features` long.
     pub fn forward(&mut self, x: ArrayViewD<'_, f32>, training: bool) -> Result<ArrayD<f32>> {
-        let (n_in, n_out) = (self.config.in_features, self.config.out_features);
-        let shape = x.shape();
+        let rows = self.check_input(x.shape())?;
+        let n_in = self.config.in_features;
+        let x2 = x.to_shape((rows, n_in)).expect("same element count");
+        let (z, y) = self.linear(x2.view(), x.shape());
+        if training {
+            let input_shape = x.shape().to_vec();
+            self.cache = Some(Cache { input: x2.into_owned(), input_shape, z, y: y.clone() });
+        }
+        Ok(y)
+    }
+
+    /// [`forward`](Self::forward) of an owned array: when training, a
+    /// standard-layout input is kept for the backward as it is, without a
+    /// copy.
+    ///
+    /// # Errors
+    ///
+    /// As [`forward`](Self::forward).
+    pub fn forward_owned(&mut self, x: ArrayD<f32>, training: bool) -> Result<ArrayD<f32>> {
+        if !training || !x.is_standard_layout() {
+            return self.forward(x.view(), training);
+        }
+        let rows = self.check_input(x.shape())?;
+        let input_shape = x.shape().to_vec();
+        let x2 =
+            x.into_shape_with_order((rows, self.config.in_features)).expect("same element count");
+        let (z, y) = self.linear(x2.view(), &input_shape);
+        self.cache = Some(Cache { input: x2, input_shape, z, y: y.clone() });
+        Ok(y)
+    }
+
+    /// The rows of an input of `shape`, checked: `[batch, ..., in_features]`.
+    fn check_input(&self, shape: &[usize]) -> Result<usize> {
+        let n_in = self.config.in_features;
         if shape.len() < 2 || shape[shape.len() - 1] != n_in {
             return Err(Error::shape("Dense input", format!("[batch, ..., {n_in}]"), shape));
         }
-        let rows = x.len() / n_in;
-        let x2 = x.to_shape((rows, n_in)).expect("same element count");
+        Ok(shape.iter().product::<usize>() / n_in)
+    }
+
+    /// `z = x2 · W + b` shaped as the input with its last axis
+    /// `out_features`, and `activation(z)`.
+    fn linear(&self, x2: ArrayView2<'_, f32>, shape: &[usize]) -> (ArrayD<f32>, ArrayD<f32>) {
+        let (n_in, n_out) = (self.config.in_features, self.config.out_features);
+        let rows = x2.nrows();
         let mut z = Array2::zeros((rows, n_out));
         if is_small(rows, n_in, n_out) {
             // z[r, o] = x[r] · W[:, o], one vectorised dot product each.
@@ -302,15 +342,7 @@ impl Dense {
         *out_shape.last_mut().expect("rank >= 2") = n_out;
         let z = z.into_shape_with_order(IxDyn(&out_shape)).expect("same element count");
         let y = self.config.activation.apply(z.view());
-        if training {
-            self.cache = Some(Cache {
-                input: x2.into_owned(),
-                input_shape: shape.to_vec(),
-                z,
-                y: y.clone(),
-            });
-        }
-        Ok(y)
+        (z, y)
     }
 
     /// Returns the gradient with respect to the last training forward's
@@ -645,5 +677,23 @@ mod tests {
             assert!(dx.iter().zip(want_dx.iter()).all(|(&a, &b)| close(a, b)));
             assert!(d.kernel_grad.iter().zip(want_dw.iter()).all(|(&a, &b)| close(a, b)));
         }
+    }
+
+    #[test]
+    fn forward_owned_keeps_the_input_and_computes_the_same() {
+        use rand::Rng;
+        let mut rng = rng();
+        let config = DenseConfig::new(6, 3).with_activation(Activation::Sigmoid);
+        let mut a = config.init(&mut StdRng::seed_from_u64(4)).unwrap();
+        let mut b = a.clone();
+        let x = ArrayD::from_shape_fn(IxDyn(&[2, 5, 6]), |_| rng.random::<f32>() - 0.5);
+        let g = ArrayD::from_shape_fn(IxDyn(&[2, 5, 3]), |_| rng.random::<f32>() - 0.5);
+        let ptr = x.as_ptr();
+        assert_eq!(a.forward(x.view(), true).unwrap(), b.forward_owned(x, true).unwrap());
+        assert_eq!(b.cache.as_ref().unwrap().input.as_ptr(), ptr, "kept, not copied");
+        assert_eq!(a.backward(g.view()).unwrap(), b.backward(g.view()).unwrap());
+        assert_eq!(a.kernel_grad, b.kernel_grad);
+        let err = b.forward_owned(ArrayD::zeros(IxDyn(&[2, 5])), true).unwrap_err();
+        assert!(matches!(err, Error::ShapeMismatch { .. }), "{err}");
     }
 }

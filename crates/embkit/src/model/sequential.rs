@@ -351,6 +351,15 @@ impl Sequential {
                 mask = None;
                 continue;
             }
+            if let (Layer::Dense(dense), true) = (&mut *layer, train_this) {
+                // The input is kept for the backward as it is, not copied
+                // (the gather buffer, if it is, goes with it).
+                let y = dense.forward_owned(x, true)?;
+                holds_gather = false;
+                mask = mask.filter(|_| y.ndim() >= 3);
+                x = y;
+                continue;
+            }
             let (y, m) =
                 layer.forward_masked(x.view(), mask.as_ref().map(|m| m.view()), train_this)?;
             if std::mem::take(&mut holds_gather) {
