@@ -483,21 +483,7 @@ fn valid_skip_gram_files(rows: usize, dim: usize, values: &[f32]) -> Vec<Part> {
     saved.report = Some(report.clone());
     saved.metadata.insert("tokenize".into(), "whitespace".into());
 
-    let dir = scratch("valid-skip-gram");
-    let _ = fs::remove_dir_all(&dir);
-    saved.save(dir.join(file_name(VectorFormat::Model))).unwrap();
-    let model = dir.join(file_name(VectorFormat::Model));
-    let mut files: Vec<Part> = fs::read_dir(&model)
-        .unwrap()
-        .map(|entry| {
-            let p = entry.unwrap().path();
-            let rel = p.strip_prefix(&dir).unwrap().to_path_buf();
-            Part { rel, bytes: fs::read(&p).unwrap() }
-        })
-        .collect();
-    files.sort_by(|a, b| a.rel.cmp(&b.rel));
-    fs::remove_dir_all(&dir).unwrap();
-    files
+    model_dir_parts("valid-skip-gram", |dir| saved.save(dir).unwrap())
 }
 
 /// Loads mutated skip-gram files with [`SavedSkipGram::load`] and reads
@@ -664,11 +650,13 @@ fn an_npy_dtype_starting_with_a_multibyte_character_is_an_error() {
     let _ = fs::remove_dir_all(&dir);
 }
 
-/// The files of a model directory written by `save`, as parts.
+/// The files of a model directory written by `save` (named as
+/// [`VectorFormat::Model`]'s files, so [`read_mutated`] reads them too), as
+/// parts.
 fn model_dir_parts(name: &str, save: impl FnOnce(&Path)) -> Vec<Part> {
     let dir = scratch(name);
     let _ = fs::remove_dir_all(&dir);
-    let model = dir.join("model");
+    let model = dir.join(file_name(VectorFormat::Model));
     save(&model);
     let mut files: Vec<Part> = fs::read_dir(&model)
         .unwrap()
@@ -697,7 +685,8 @@ fn load_mutated_dir<T>(
         fs::create_dir_all(path.parent().unwrap()).unwrap();
         fs::write(path, &file.bytes).unwrap();
     }
-    let (result, largest) = largest_allocation_in(|| load(&dir.join("model")));
+    let (result, largest) =
+        largest_allocation_in(|| load(&dir.join(file_name(VectorFormat::Model))));
     prop_assert!(largest <= MAX_ALLOCATION, "{name}: an allocation of {largest} bytes");
     if let Err(err) = result {
         prop_assert!(
