@@ -282,7 +282,9 @@ impl Dense {
         let (z, y) = self.linear(x2.view(), x.shape());
         if training {
             let input_shape = x.shape().to_vec();
-            self.cache = Some(Cache { input: x2.into_owned(), input_shape, z, y: y.clone() });
+            // In standard layout: the backward reads it row by row.
+            let input = x2.as_standard_layout().into_owned();
+            self.cache = Some(Cache { input, input_shape, z, y: y.clone() });
         }
         Ok(y)
     }
@@ -695,5 +697,23 @@ mod tests {
         assert_eq!(a.kernel_grad, b.kernel_grad);
         let err = b.forward_owned(ArrayD::zeros(IxDyn(&[2, 5])), true).unwrap_err();
         assert!(matches!(err, Error::ShapeMismatch { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_transposed_training_input_steps_back_like_a_standard_one() {
+        // A column-major [4, 6] input (the transpose of a [6, 4] array).
+        let config = DenseConfig::new(6, 3);
+        let mut a = config.init(&mut StdRng::seed_from_u64(5)).unwrap();
+        let mut b = a.clone();
+        let xt = Array2::from_shape_fn((6, 4), |(i, j)| (i * 4 + j) as f32 * 0.1);
+        let x = xt.t();
+        let standard = x.as_standard_layout().into_owned();
+        assert_eq!(
+            a.forward(x.into_dyn(), true).unwrap(),
+            b.forward(standard.view().into_dyn(), true).unwrap()
+        );
+        let g = ArrayD::from_elem(IxDyn(&[4, 3]), 0.5f32);
+        assert_eq!(a.backward(g.view()).unwrap(), b.backward(g.view()).unwrap());
+        assert_eq!(a.kernel_grad, b.kernel_grad);
     }
 }

@@ -451,8 +451,9 @@ trait Kernel<const N: usize>: Copy + Send + Sync {
     fn zero_gradient_is_identity(self) -> bool;
 
     /// If a step with a zero gradient leaves the weights as they are and
-    /// multiplies each element slot by a constant (1 for a slot it leaves
-    /// alone), those constants. The dense table modes then defer the steps
+    /// multiplies each element slot by a constant above 0 (1 for a slot it
+    /// leaves alone), those constants. (A factor of 0 would turn an
+    /// infinite state into NaN and the weight with it.) The dense table modes then defer the steps
     /// of rows outside the gradient: a row's state takes the missed
     /// multiplications, one by one (the same bits), when the row next has
     /// a gradient. The state is internal, so only the time changes.
@@ -597,7 +598,8 @@ impl<C: Rule<N>, const N: usize> Stepper<C, N> {
             // pass per slot, and the block takes the real step in one call
             // before it goes back (elementwise, so the same bits as row by
             // row). `w` does not move outside the gradient: a zero-gradient
-            // step only turns it NaN where the state is NaN, and the state
+            // step only turns it NaN where the state is NaN, and with
+            // factors above 0 (see `zero_gradient_scales_state`) the state
             // only becomes NaN with a NaN gradient, which made `w` NaN in
             // the same step.
             let n = grad.len() * dim;
@@ -678,16 +680,19 @@ impl<C: Rule<N>, const N: usize> Stepper<C, N> {
                         let row = id as usize;
                         let r = row * dim..(row + 1) * dim;
                         let missed = sync.steps - sync.synced[row];
-                        let mut nan = false;
                         for (values, &factor) in state.iter_mut().zip(&factors) {
                             if factor != 1.0 && missed > 0 {
-                                nan |= catch_up(&mut values[r.clone()], factor, missed);
+                                let values = &mut values[r.clone()];
+                                if catch_up(values, factor, missed) {
+                                    // The eager zero-gradient step turns
+                                    // `w` NaN where its state is NaN.
+                                    for (w, v) in table[r.clone()].iter_mut().zip(&*values) {
+                                        if v.is_nan() {
+                                            *w = f32::NAN;
+                                        }
+                                    }
+                                }
                             }
-                        }
-                        if nan {
-                            // The eager zero-gradient step turns `w` NaN
-                            // where its state is NaN.
-                            table[r].fill(f32::NAN);
                         }
                         let g2 = gradient_squares::<C, N>(grad, i, g, occurrences, squares);
                         apply_to_rows::<C, N>(
@@ -1397,6 +1402,71 @@ mod tests {
         dispatched_equals_baseline(RowWiseAdagradConfig::new());
     }
 
+    /// Steps a table of `rows` x `dim` (values from `start`) through the
+    /// gradients `steps` with `config` in `mode`, and the same steps row by
+    /// row with the full formula (rows outside a gradient take a zero
+    /// gradient); returns both tables.
+    fn stepped_and_full_formula(
+        config: &RmsPropConfig,
+        mode: TableUpdates,
+        dim: usize,
+        start: &[f32],
+        steps: &[(Vec<u32>, Vec<f32>)],
+    ) -> Result<(Vec<f32>, Vec<f32>)> {
+        let rows = start.len() / dim;
+        let mut optimizer =
+            OptimizerConfig::from(config.clone()).with_table_updates(mode).build()?;
+        let mut table = start.to_vec();
+        let spec = config.slots();
+        let mut state = spec.map(|slot| match slot {
+            Slot::Element(init) => vec![init; rows * dim],
+            _ => Vec::new(),
+        });
+        let mut expected = start.to_vec();
+        for (step, (ids, g)) in steps.iter().enumerate() {
+            let grad = RowGrad::from_rows(ids, g, dim);
+            optimizer.step_rows("t", &mut table, &grad)?;
+            optimizer.finish_step();
+            let kernel = config.kernel(step as u64);
+            let zeros = vec![0.0; dim];
+            let mut scratch = Vec::new();
+            for row in 0..rows {
+                let (g, g2) = match grad.ids().binary_search(&(row as u32)) {
+                    Ok(i) => {
+                        let g = &grad.rows()[i * dim..(i + 1) * dim];
+                        let g2 = if mode == TableUpdates::Keras {
+                            grad.row_squares(i, &mut scratch).to_vec()
+                        } else {
+                            g.iter().map(|x| x * x).collect()
+                        };
+                        (g.to_vec(), g2)
+                    }
+                    Err(_) => (zeros.clone(), zeros.clone()),
+                };
+                let e = row * dim..(row + 1) * dim;
+                let st = state.each_mut().map(|v| {
+                    if v.is_empty() {
+                        &mut [][..]
+                    } else {
+                        &mut v[e.clone()]
+                    }
+                });
+                kernel.apply(&mut expected[e.clone()], &g, &g2, st);
+            }
+        }
+        Ok((table, expected))
+    }
+
+    /// The same bits, NaN matching NaN.
+    fn assert_same_values(got: &[f32], want: &[f32], what: &str) {
+        let differ = got
+            .iter()
+            .zip(want)
+            .filter(|(a, b)| !(a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())))
+            .count();
+        assert_eq!(differ, 0, "{what}: {differ} values differ");
+    }
+
     #[test]
     fn dense_steps_with_the_zero_gradient_shortcut_equal_the_full_formula() -> Result<()> {
         use rand::{rngs::StdRng, Rng, SeedableRng};
@@ -1409,53 +1479,60 @@ mod tests {
             let start: Vec<f32> = (0..rows * dim).map(|_| rng.random::<f32>() - 0.5).collect();
             for config in [RmsPropConfig::new(), RmsPropConfig::pytorch()] {
                 for mode in [TableUpdates::Keras, TableUpdates::Dense] {
-                    let mut optimizer =
-                        OptimizerConfig::from(config.clone()).with_table_updates(mode).build()?;
-                    let mut table = start.clone();
-                    // The same steps, row by row with the full formula.
-                    let spec = config.slots();
-                    let mut state = spec.map(|slot| match slot {
-                        Slot::Element(init) => vec![init; rows * dim],
-                        _ => Vec::new(),
-                    });
-                    let mut expected = start.clone();
-                    for step in 0..steps {
-                        let ids: Vec<u32> =
-                            (0..20).map(|_| rng.random_range(0..rows as u32)).collect();
-                        let g: Vec<f32> =
-                            (0..ids.len() * dim).map(|_| rng.random::<f32>()).collect();
-                        let grad = RowGrad::from_rows(&ids, &g, dim);
-                        optimizer.step_rows("t", &mut table, &grad)?;
-                        optimizer.finish_step();
-                        let kernel = config.kernel(step);
-                        let zeros = vec![0.0; dim];
-                        let mut scratch = Vec::new();
-                        for row in 0..rows {
-                            let (g, g2) = match grad.ids().binary_search(&(row as u32)) {
-                                Ok(i) => {
-                                    let g = &grad.rows()[i * dim..(i + 1) * dim];
-                                    let g2 = if mode == TableUpdates::Keras {
-                                        grad.row_squares(i, &mut scratch).to_vec()
-                                    } else {
-                                        g.iter().map(|x| x * x).collect()
-                                    };
-                                    (g.to_vec(), g2)
-                                }
-                                Err(_) => (zeros.clone(), zeros.clone()),
-                            };
-                            let e = row * dim..(row + 1) * dim;
-                            let st = state.each_mut().map(|v| {
-                                if v.is_empty() {
-                                    &mut [][..]
-                                } else {
-                                    &mut v[e.clone()]
-                                }
-                            });
-                            kernel.apply(&mut expected[e.clone()], &g, &g2, st);
-                        }
-                    }
+                    // Ids from the first 100 rows: rows come back after gaps.
+                    let steps: Vec<(Vec<u32>, Vec<f32>)> = (0..steps)
+                        .map(|_| {
+                            let ids: Vec<u32> = (0..20)
+                                .map(|_| rng.random_range(0..rows.min(100) as u32))
+                                .collect();
+                            let g = (0..ids.len() * dim).map(|_| rng.random::<f32>()).collect();
+                            (ids, g)
+                        })
+                        .collect();
+                    let (table, expected) =
+                        stepped_and_full_formula(&config, mode, dim, &start, &steps)?;
                     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                     assert_eq!(bits(&table), bits(&expected), "{config:?} {mode:?}");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn dense_steps_turn_nan_state_into_nan_weights_as_the_full_formula() -> Result<()> {
+        let dim = 8;
+        let row = |value: f32| {
+            let mut g = vec![1.0f32; dim];
+            g[0] = value;
+            g
+        };
+        // A NaN gradient element, a row away for a step, then back; and, with
+        // rho 0, a huge finite gradient (its square is infinite, and 0 · inf
+        // is NaN at the next zero-gradient step). Small and deferred tables.
+        let cases = [
+            (RmsPropConfig::new(), f32::NAN),
+            (RmsPropConfig::pytorch(), f32::NAN),
+            (RmsPropConfig::new().with_rho(0.0), 1e20),
+            (RmsPropConfig::pytorch().with_rho(0.0), 1e20),
+        ];
+        for rows in [10, DEFER_MIN_FLOATS / dim] {
+            let start: Vec<f32> = (0..rows * dim).map(|i| (i % 7) as f32 * 0.1 - 0.3).collect();
+            for (config, first) in &cases {
+                let steps = [
+                    (vec![0], row(*first)),
+                    (vec![1], row(1.0)),
+                    (vec![0, 1], [row(1.0), row(1.0)].concat()),
+                ];
+                for mode in [TableUpdates::Keras, TableUpdates::Dense] {
+                    for n in 2..=3 {
+                        let (table, expected) =
+                            stepped_and_full_formula(config, mode, dim, &start, &steps[..n])?;
+                        assert!(expected[0].is_nan(), "the case makes w[0][0] NaN");
+                        assert!(!expected[1].is_nan(), "only w[0][0]");
+                        let what = format!("{config:?} {mode:?} {rows} rows, {n} steps");
+                        assert_same_values(&table[..2 * dim], &expected[..2 * dim], &what);
+                    }
                 }
             }
         }

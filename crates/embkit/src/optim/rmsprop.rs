@@ -241,7 +241,10 @@ impl Kernel<3> for RmsPropKernel {
     /// by `rho` and leaves `w` (see
     /// [`apply_zero_gradient`](Kernel::apply_zero_gradient)).
     fn zero_gradient_scales_state(self) -> Option<[f32; 3]> {
-        (!self.centered && self.momentum <= 0.0).then_some([self.rho, 1.0, 1.0])
+        // With rho 0 an infinite `v` (from a huge finite gradient) becomes
+        // NaN at the next zero-gradient step, and `w` with it: the eager
+        // step does that.
+        (!self.centered && self.momentum <= 0.0 && self.rho > 0.0).then_some([self.rho, 1.0, 1.0])
     }
 
     /// The update, over matching slices of weights, gradient, squared
