@@ -492,37 +492,18 @@ fn valid_skip_gram_files(rows: usize, dim: usize, values: &[f32]) -> Vec<Part> {
 ///
 /// [`SavedSkipGram::load`]: embkit::format::SavedSkipGram::load
 fn load_mutated_skip_gram(files: &[Part]) -> Result<(), TestCaseError> {
-    let dir = scratch("read-skip-gram");
-    let _ = fs::remove_dir_all(&dir);
-    for file in files {
-        let path = dir.join(&file.rel);
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(path, &file.bytes).unwrap();
-    }
-    let (result, largest) = largest_allocation_in(|| {
-        embkit::format::SavedSkipGram::load(dir.join(file_name(VectorFormat::Model)))
-    });
-    prop_assert!(largest <= MAX_ALLOCATION, "skip-gram: an allocation of {largest} bytes");
-    match result {
-        Ok(saved) => {
-            let model = &saved.model;
-            let values = model.vocab().len() * model.config().embedding_dim;
-            prop_assert_eq!(model.input_weights().len(), values);
-            prop_assert_eq!(model.output_weights().len(), values);
-            prop_assert!(model.input_weights().iter().all(|x| x.is_finite()));
-            prop_assert!(model.config().validate().is_ok());
-            // What was loaded is a valid model: it saves again.
-            prop_assert!(saved.to_bytes().is_ok());
-        }
-        Err(err) => {
-            prop_assert!(
-                matches!(err, Error::BadModelFile { .. } | Error::Io { .. }),
-                "unexpected error kind: {err:?}"
-            );
-            check_error(&err, &dir)?;
-        }
-    }
-    let _ = fs::remove_dir_all(&dir);
+    let load = |p: &Path| embkit::format::SavedSkipGram::load(p);
+    load_mutated_dir("read-skip-gram", files, load, |saved| {
+        let model = &saved.model;
+        let values = model.vocab().len() * model.config().embedding_dim;
+        prop_assert_eq!(model.input_weights().len(), values);
+        prop_assert_eq!(model.output_weights().len(), values);
+        prop_assert!(model.input_weights().iter().all(|x| x.is_finite()));
+        prop_assert!(model.config().validate().is_ok());
+        // What was loaded is a valid model: it saves again.
+        prop_assert!(saved.to_bytes().is_ok());
+        Ok(())
+    })?;
     read_mutated(VectorFormat::Model, files)
 }
 
@@ -671,12 +652,13 @@ fn model_dir_parts(name: &str, save: impl FnOnce(&Path)) -> Vec<Part> {
     files
 }
 
-/// Writes mutated parts back and loads them with `load`: a model or a
-/// typed error, and no large allocation.
+/// Writes mutated parts back and loads them with `load`: a model that
+/// passes `check`, or a typed error, and no large allocation.
 fn load_mutated_dir<T>(
     name: &str,
     files: &[Part],
     load: impl Fn(&Path) -> embkit::Result<T>,
+    check: impl Fn(T) -> Result<(), TestCaseError>,
 ) -> Result<(), TestCaseError> {
     let dir = scratch(name);
     let _ = fs::remove_dir_all(&dir);
@@ -688,12 +670,15 @@ fn load_mutated_dir<T>(
     let (result, largest) =
         largest_allocation_in(|| load(&dir.join(file_name(VectorFormat::Model))));
     prop_assert!(largest <= MAX_ALLOCATION, "{name}: an allocation of {largest} bytes");
-    if let Err(err) = result {
-        prop_assert!(
-            matches!(err, Error::BadModelFile { .. } | Error::Io { .. }),
-            "unexpected error kind: {err:?}"
-        );
-        check_error(&err, &dir)?;
+    match result {
+        Ok(model) => check(model)?,
+        Err(err) => {
+            prop_assert!(
+                matches!(err, Error::BadModelFile { .. } | Error::Io { .. }),
+                "unexpected error kind: {err:?}"
+            );
+            check_error(&err, &dir)?;
+        }
     }
     let _ = fs::remove_dir_all(&dir);
     Ok(())
@@ -713,7 +698,14 @@ fn matrix_factorization_model_files_never_panic() {
                 SavedMatrixFactorization::new(model).save(dir).unwrap();
             })
         },
-        |files| load_mutated_dir("read-mf", files, |p: &Path| SavedMatrixFactorization::load(p)),
+        |files| {
+            let load = |p: &Path| SavedMatrixFactorization::load(p);
+            load_mutated_dir("read-mf", files, load, |saved| {
+                // What was loaded is a valid model: it saves again.
+                prop_assert!(saved.to_bytes().is_ok());
+                Ok(())
+            })
+        },
     );
 }
 
@@ -733,6 +725,13 @@ fn bag_classifier_model_files_never_panic() {
                 SavedBagClassifier::new(model).save(dir).unwrap();
             })
         },
-        |files| load_mutated_dir("read-bag", files, |p: &Path| SavedBagClassifier::load(p)),
+        |files| {
+            let load = |p: &Path| SavedBagClassifier::load(p);
+            load_mutated_dir("read-bag", files, load, |saved| {
+                // What was loaded is a valid model: it saves again.
+                prop_assert!(saved.to_bytes().is_ok());
+                Ok(())
+            })
+        },
     );
 }
