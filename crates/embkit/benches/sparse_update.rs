@@ -1,6 +1,7 @@
 //! Sparse training steps of a table: `Embedding::backward` (the upstream
 //! rows scatter-added into a `RowGrad`), `Embedding::step` (a lazy optimizer
 //! step on the rows of the gradient), and the whole step
+//! `Embedding::backward_step` (the two fused), and the whole step
 //! `forward_into + backward + step` of workloads W5/W6
 //! (`shared/bench/WORKLOADS.md`).
 //!
@@ -68,6 +69,26 @@ fn sparse_update(c: &mut Criterion) {
             group.bench_function(BenchmarkId::from_parameter(id), |b| {
                 b.iter(|| {
                     table.step(optimizer.as_mut(), "embedding").expect("valid");
+                    optimizer.finish_step();
+                })
+            });
+        }
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("embedding_backward_step");
+    for (rows, dim, n) in CASES {
+        let (mut table, ids, grad) = inputs(rows, dim, n);
+        group.throughput(Throughput::Bytes((n * dim * 4) as u64));
+        group.sample_size(20);
+        for (name, config) in optimizers() {
+            let mut optimizer = config.build().expect("valid");
+            let id = format!("opt={name}/rows={rows}/dim={dim}/ids={n}");
+            group.bench_function(BenchmarkId::from_parameter(id), |b| {
+                b.iter(|| {
+                    table
+                        .backward_step(&ids, &grad, optimizer.as_mut(), "embedding")
+                        .expect("valid");
                     optimizer.finish_step();
                 })
             });

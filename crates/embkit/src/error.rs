@@ -88,6 +88,18 @@ pub enum Error {
         batch: usize,
     },
 
+    /// An input holds a NaN or infinite value where only finite values are
+    /// allowed.
+    #[error("{what} is {value} at index {index}; it must be finite (nothing was changed)")]
+    NonFiniteValue {
+        /// What the input is.
+        what: &'static str,
+        /// The flat index of the first such value.
+        index: usize,
+        /// The value.
+        value: f32,
+    },
+
     /// A saved model is damaged or from an incompatible version.
     #[error("{}: not a model file: {reason}", .path.display())]
     BadModelFile {

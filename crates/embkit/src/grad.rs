@@ -32,6 +32,9 @@ pub struct RowGrad {
     sort: SortScratch,
     /// Scratch: where each id's run starts in the sorted keys.
     starts: Vec<u32>,
+    /// Scratch of a [`GatherGrad`]: per batch position, whether its id
+    /// occurs only there.
+    singles: Vec<bool>,
 }
 
 /// Equal ids, rows, counts and [`squares`](RowGrad::squares).
@@ -108,6 +111,24 @@ impl RowGrad {
         threads: Threads,
     ) {
         assert_eq!(grads.len(), ids.len() * dim, "one gradient row per id");
+        self.assign_gather_index(ids, dim);
+        // Every value below is written by the sum: resizing without
+        // clearing keeps a grown buffer as it is, without a fill.
+        resize_for_overwrite(&mut self.rows, self.ids.len() * dim);
+        resize_for_overwrite(&mut self.repeated_squares, self.repeated.len() * dim);
+        if dim == 0 || self.ids.is_empty() {
+            return;
+        }
+        let sums = Sums { keys: self.sort.keys(), starts: &self.starts, repeated: &self.repeated };
+        sums.run(grads, dim, by_freq, threads, &mut self.rows, &mut self.repeated_squares);
+    }
+
+    /// The first half of the backward of a gather: sorts the positions of
+    /// `ids` by id (radix sort, into `self.sort`) and sets the
+    /// [`ids`](Self::ids), their [`counts`](Self::counts), the starts of
+    /// their runs and the repeated ones. The rows and their squares are
+    /// left as they were.
+    fn assign_gather_index(&mut self, ids: &[u32], dim: usize) {
         self.dim = dim;
         self.ids.clear();
         self.counts.clear();
@@ -134,53 +155,6 @@ impl RowGrad {
             self.counts.push(count);
         }
         self.starts.push(keys.len() as u32);
-        // Every value below is written by the sum: resizing without
-        // clearing keeps a grown buffer as it is, without a fill.
-        resize_for_overwrite(&mut self.rows, self.ids.len() * dim);
-        resize_for_overwrite(&mut self.repeated_squares, self.repeated.len() * dim);
-        if dim == 0 || self.ids.is_empty() {
-            return;
-        }
-
-        let parts = threads.parts_for(ids.len() * dim, MIN_FLOATS_PER_THREAD);
-        let ranges = split_evenly(self.ids.len(), parts);
-        let starts = &self.starts[..];
-        let sum = |ids: Range<usize>, rows: &mut [f32], repeated: &[u32], squares: &mut [f32]| {
-            let runs = Runs { keys, starts, grads };
-            match (dim, by_freq) {
-                (8, false) => sum_runs_fixed::<8>(runs, ids, rows, repeated, squares),
-                (16, false) => sum_runs_fixed::<16>(runs, ids, rows, repeated, squares),
-                (32, false) => sum_runs_fixed::<32>(runs, ids, rows, repeated, squares),
-                (64, false) => sum_runs_fixed::<64>(runs, ids, rows, repeated, squares),
-                (128, false) => sum_runs_fixed::<128>(runs, ids, rows, repeated, squares),
-                _ => sum_runs(keys, starts, ids, grads, dim, by_freq, rows, repeated, squares),
-            }
-        };
-        if ranges.len() == 1 {
-            sum(0..self.ids.len(), &mut self.rows, &self.repeated, &mut self.repeated_squares);
-            return;
-        }
-        std::thread::scope(|scope| {
-            let sum = &sum;
-            let mut rows = &mut self.rows[..];
-            let mut squares = &mut self.repeated_squares[..];
-            let mut repeated = &self.repeated[..];
-            let last = ranges.len() - 1;
-            for (k, range) in ranges.into_iter().enumerate() {
-                let (my_rows, rest) = rows.split_at_mut(range.len() * dim);
-                rows = rest;
-                let n_rep = repeated.partition_point(|&i| (i as usize) < range.end);
-                let (my_rep, rest) = repeated.split_at(n_rep);
-                repeated = rest;
-                let (my_squares, rest) = squares.split_at_mut(n_rep * dim);
-                squares = rest;
-                if k == last {
-                    sum(range, my_rows, my_rep, my_squares);
-                } else {
-                    scope.spawn(move || sum(range, my_rows, my_rep, my_squares));
-                }
-            }
-        });
     }
 
     /// The sorted, unique ids that have a gradient row.
@@ -321,6 +295,257 @@ impl RowGrad {
     }
 }
 
+/// The gradient of a gather whose rows are summed only as they are used:
+/// the sorted unique ids of a batch, where each one's occurrences are,
+/// and the upstream rows.
+///
+/// An optimizer's fused step ([`Optimizer::step_gather`]) reads it as it
+/// updates the table, so the summed rows of a [`RowGrad`] are never
+/// written and read back: for an id seen once the row is the upstream row
+/// itself; for one seen several times the sum is built in a scratch row
+/// in batch order, the same bits as [`RowGrad::from_rows`]. This is
+/// FBGEMM's "fused backward and optimizer" for tables. Made by
+/// [`Embedding::backward_step`](crate::Embedding::backward_step).
+///
+/// [`Optimizer::step_gather`]: crate::Optimizer::step_gather
+#[derive(Debug, Clone, Copy)]
+pub struct GatherGrad<'a> {
+    /// The ids, counts, run starts and singles (its rows are unused).
+    index: &'a RowGrad,
+    /// The positions sorted by id.
+    keys: &'a [u64],
+    /// The id of each batch position.
+    batch: &'a [u32],
+    /// One upstream row per batch position.
+    upstream: &'a [f32],
+    by_freq: bool,
+}
+
+impl<'a> GatherGrad<'a> {
+    /// Sorts the positions of `ids` by id into `index` and views the
+    /// gradient of `upstream`, one row of `dim` per id, with PyTorch's
+    /// `scale_grad_by_freq` if `by_freq` (see
+    /// [`RowGrad::assign_gather_grad`]).
+    ///
+    /// # Panics
+    ///
+    /// If `upstream.len() != ids.len() * dim`.
+    pub(crate) fn index(
+        index: &'a mut RowGrad,
+        ids: &'a [u32],
+        upstream: &'a [f32],
+        dim: usize,
+        by_freq: bool,
+    ) -> Self {
+        assert_eq!(upstream.len(), ids.len() * dim, "one gradient row per id");
+        index.assign_gather_index(ids, dim);
+        index.rows.clear();
+        index.repeated_squares.clear();
+        index.singles.clear();
+        index.singles.resize(ids.len(), false);
+        let keys = index.sort.keys();
+        for (i, &count) in index.counts.iter().enumerate() {
+            if count == 1 {
+                index.singles[key_position(keys[index.starts[i] as usize])] = true;
+            }
+        }
+        let index = &*index;
+        Self { index, keys: index.sort.keys(), batch: ids, upstream, by_freq }
+    }
+
+    /// The id of each position of the batch.
+    pub fn batch_ids(&self) -> &'a [u32] {
+        self.batch
+    }
+
+    /// Per position of the batch, whether its id occurs only there: its
+    /// gradient row is then the upstream row of the position (see
+    /// [`single_row`](Self::single_row)).
+    pub fn singles(&self) -> &'a [bool] {
+        &self.index.singles
+    }
+
+    /// The indices (into [`ids`](Self::ids)) of the ids seen more than
+    /// once, increasing.
+    pub fn repeated(&self) -> &'a [u32] {
+        &self.index.repeated
+    }
+
+    /// The gradient row of batch position `p` whose id occurs only there:
+    /// its upstream row, or with `scale_grad_by_freq` `fma(g, 1, 0)` of it
+    /// in `buf` (as [`row`](Self::row), which turns -0 into 0).
+    ///
+    /// # Panics
+    ///
+    /// If `p` is not a batch position or `buf` is not `dim` floats long.
+    #[inline(always)]
+    pub fn single_row<'s>(&'s self, p: usize, buf: &'s mut [f32]) -> &'s [f32] {
+        let dim = self.index.dim;
+        let g = &self.upstream[p * dim..(p + 1) * dim];
+        if !self.by_freq {
+            return g;
+        }
+        for (b, &g) in buf.iter_mut().zip(g) {
+            *b = g.mul_add(1.0, 0.0);
+        }
+        buf
+    }
+
+    /// Asks for the upstream row of the first occurrence of row `i`, if
+    /// there is one, to be brought into the cache.
+    #[inline(always)]
+    pub(crate) fn prefetch(&self, i: usize) {
+        if let Some(&start) = self.index.starts.get(i) {
+            if let Some(&key) = self.keys.get(start as usize) {
+                let dim = self.index.dim;
+                simd::prefetch(self.upstream, key_position(key) * dim, dim);
+            }
+        }
+    }
+
+    /// The sorted, unique ids that have a gradient row.
+    pub fn ids(&self) -> &'a [u32] {
+        &self.index.ids
+    }
+
+    /// Per id, how many times it occurred in the batch.
+    pub fn counts(&self) -> &'a [u32] {
+        &self.index.counts
+    }
+
+    /// The length of each row.
+    pub fn dim(&self) -> usize {
+        self.index.dim
+    }
+
+    /// The number of rows (unique ids).
+    pub fn len(&self) -> usize {
+        self.index.ids.len()
+    }
+
+    /// Whether no row has a gradient.
+    pub fn is_empty(&self) -> bool {
+        self.index.ids.is_empty()
+    }
+
+    /// The sorted keys (id, position) of the occurrences of row `i`.
+    #[inline(always)]
+    fn run(&self, i: usize) -> &'a [u64] {
+        let starts = &self.index.starts;
+        &self.keys[starts[i] as usize..starts[i + 1] as usize]
+    }
+
+    /// The upstream row of an occurrence.
+    #[inline(always)]
+    fn upstream(&self, key: u64) -> &'a [f32] {
+        let dim = self.index.dim;
+        &self.upstream[key_position(key) * dim..][..dim]
+    }
+
+    /// Gradient row `i` (the `i`-th id): the upstream row of an id seen
+    /// once, otherwise its occurrences summed in batch order into `buf`
+    /// (`dim` floats).
+    ///
+    /// # Panics
+    ///
+    /// If `i >= self.len()` or `buf` is not `dim` floats long.
+    #[inline(always)]
+    pub fn row<'s>(&'s self, i: usize, buf: &'s mut [f32]) -> &'s [f32] {
+        let run = self.run(i);
+        if self.by_freq {
+            // As `sum_runs`: PyTorch's fused `acc += (float)(1 / c) · g`.
+            let factor = (1.0 / run.len() as f64) as f32;
+            buf.fill(0.0);
+            for &key in run {
+                for (a, &g) in buf.iter_mut().zip(self.upstream(key)) {
+                    *a = g.mul_add(factor, *a);
+                }
+            }
+            return buf;
+        }
+        if let [key] = run {
+            return self.upstream(*key);
+        }
+        buf.copy_from_slice(self.upstream(run[0]));
+        for &key in &run[1..] {
+            for (a, &g) in buf.iter_mut().zip(self.upstream(key)) {
+                *a += g;
+            }
+        }
+        buf
+    }
+
+    /// The sums of squares of the occurrences of row `i`, as
+    /// [`RowGrad::row_squares`], written into `scratch`.
+    ///
+    /// # Panics
+    ///
+    /// If `i >= self.len()`.
+    pub fn row_squares<'s>(&self, i: usize, scratch: &'s mut Vec<f32>) -> &'s [f32] {
+        let run = self.run(i);
+        scratch.clear();
+        if let [key] = run {
+            // The square of the row: with `by_freq`, `fma(g, 1, 0)` (which
+            // turns -0 into 0).
+            let by_freq = self.by_freq;
+            let row =
+                self.upstream(*key).iter().map(|&g| if by_freq { g.mul_add(1.0, 0.0) } else { g });
+            scratch.extend(row.map(|x| x * x));
+            return scratch;
+        }
+        scratch.resize(self.dim(), 0.0);
+        let first = if self.by_freq { 0 } else { 1 };
+        if !self.by_freq {
+            for (s, &g) in scratch.iter_mut().zip(self.upstream(run[0])) {
+                *s = g * g;
+            }
+        }
+        for &key in &run[first..] {
+            for (s, &g) in scratch.iter_mut().zip(self.upstream(key)) {
+                *s += g * g;
+            }
+        }
+        if self.by_freq {
+            let factor = (1.0 / run.len() as f64) as f32;
+            scratch.iter_mut().for_each(|s| *s *= factor * factor);
+        }
+        scratch
+    }
+
+    /// The summed gradient, in `out` (reusing its buffers), as
+    /// [`RowGrad::from_rows`] would build it, on `threads` threads.
+    pub fn sum_into(&self, out: &mut RowGrad, threads: Threads) {
+        let index = self.index;
+        let dim = index.dim;
+        out.dim = dim;
+        out.ids.clone_from(&index.ids);
+        out.counts.clone_from(&index.counts);
+        out.repeated.clone_from(&index.repeated);
+        out.starts.clone_from(&index.starts);
+        resize_for_overwrite(&mut out.rows, out.ids.len() * dim);
+        resize_for_overwrite(&mut out.repeated_squares, out.repeated.len() * dim);
+        if dim == 0 || out.ids.is_empty() {
+            return;
+        }
+        let sums = Sums { keys: self.keys, starts: &index.starts, repeated: &index.repeated };
+        sums.run(
+            self.upstream,
+            dim,
+            self.by_freq,
+            threads,
+            &mut out.rows,
+            &mut out.repeated_squares,
+        );
+    }
+
+    /// The summed gradient as a new [`RowGrad`].
+    pub fn to_row_grad(&self) -> RowGrad {
+        let mut out = RowGrad::new(self.dim());
+        self.sum_into(&mut out, Threads::single());
+        out
+    }
+}
+
 /// Resizes `v` to `len` without writing the values it keeps: for buffers
 /// the caller overwrites entirely.
 fn resize_for_overwrite(v: &mut Vec<f32>, len: usize) {
@@ -328,6 +553,69 @@ fn resize_for_overwrite(v: &mut Vec<f32>, len: usize) {
         v.resize(len, 0.0);
     } else {
         v.truncate(len);
+    }
+}
+
+/// The index of a gather's backward: the positions sorted by id, where
+/// each id's run starts, and the indices of the ids seen more than once.
+#[derive(Clone, Copy)]
+struct Sums<'a> {
+    keys: &'a [u64],
+    starts: &'a [u32],
+    repeated: &'a [u32],
+}
+
+impl Sums<'_> {
+    /// Sums each id's upstream rows of `grads` in batch order into `rows`
+    /// (one row per id) and the repeated ids' squares into `squares`, on
+    /// `threads` threads (the same bits for any number).
+    fn run(
+        self,
+        grads: &[f32],
+        dim: usize,
+        by_freq: bool,
+        threads: Threads,
+        rows: &mut [f32],
+        squares: &mut [f32],
+    ) {
+        let Sums { keys, starts, repeated } = self;
+        let ids_len = starts.len() - 1;
+        let parts = threads.parts_for(keys.len() * dim, MIN_FLOATS_PER_THREAD);
+        let ranges = split_evenly(ids_len, parts);
+        let sum = |ids: Range<usize>, rows: &mut [f32], repeated: &[u32], squares: &mut [f32]| {
+            let runs = Runs { keys, starts, grads };
+            match (dim, by_freq) {
+                (8, false) => sum_runs_fixed::<8>(runs, ids, rows, repeated, squares),
+                (16, false) => sum_runs_fixed::<16>(runs, ids, rows, repeated, squares),
+                (32, false) => sum_runs_fixed::<32>(runs, ids, rows, repeated, squares),
+                (64, false) => sum_runs_fixed::<64>(runs, ids, rows, repeated, squares),
+                (128, false) => sum_runs_fixed::<128>(runs, ids, rows, repeated, squares),
+                _ => sum_runs(keys, starts, ids, grads, dim, by_freq, rows, repeated, squares),
+            }
+        };
+        if ranges.len() == 1 {
+            sum(0..ids_len, rows, repeated, squares);
+            return;
+        }
+        std::thread::scope(|scope| {
+            let sum = &sum;
+            let (mut rows, mut squares, mut repeated) = (rows, squares, repeated);
+            let last = ranges.len() - 1;
+            for (k, range) in ranges.into_iter().enumerate() {
+                let (my_rows, rest) = rows.split_at_mut(range.len() * dim);
+                rows = rest;
+                let n_rep = repeated.partition_point(|&i| (i as usize) < range.end);
+                let (my_rep, rest) = repeated.split_at(n_rep);
+                repeated = rest;
+                let (my_squares, rest) = squares.split_at_mut(n_rep * dim);
+                squares = rest;
+                if k == last {
+                    sum(range, my_rows, my_rep, my_squares);
+                } else {
+                    scope.spawn(move || sum(range, my_rows, my_rep, my_squares));
+                }
+            }
+        });
     }
 }
 

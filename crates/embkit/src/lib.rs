@@ -73,7 +73,7 @@ pub mod word2vec;
 
 pub use data::LabelledTexts;
 pub use error::{Error, Result};
-pub use grad::RowGrad;
+pub use grad::{GatherGrad, RowGrad};
 pub use init::Init;
 pub use layers::{
     one_hot, Activation, ActivationLayer, BagMode, Constraint, Dense, DenseConfig, Dropout,

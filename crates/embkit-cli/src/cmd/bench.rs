@@ -8,7 +8,7 @@
 //! | W1, W2 | `Embedding::forward_into`, reused `Vec` | row `copy_from_slice` |
 //! | W3 | `Embedding::forward_into` on a 10k x 8 table | the same loop |
 //! | W4 | `EmbeddingBag::forward` (sum, offsets) | per-bag row sums |
-//! | W5 | `forward_into` + `backward` + `step` (SGD) | gather + fused `t[id] -= lr g` |
+//! | W5 | `forward_into` + `backward_step` (SGD; also `backward` + `step`) | gather + fused `t[id] -= lr g` |
 //! | W6 | as W5, SparseAdam / sparse Adagrad | gather + slot-map coalescing + row update |
 //! | W7 | `Sequential::fit`, RMSprop (dense table updates) | a hand-written training loop |
 //!
@@ -731,6 +731,18 @@ impl Bench<'_> {
             let times = time_fn(self.reps, 1, || {
                 table.forward_into(black_box(ids), &mut out)?;
                 black_box(&out);
+                table.backward_step(ids, &upstream, optimizer.as_mut(), "embedding")?;
+                optimizer.finish_step();
+                Ok(())
+            })?;
+            let system =
+                format!("embkit-{} forward_into + backward_step ({})", version(), opt_label(opt));
+            embkit.push(record(&system, Role::Embkit, &work, t, t, &times));
+            // The same step with the summed gradient written out
+            // (`backward`) and read back (`step`).
+            let times = time_fn(self.reps, 1, || {
+                table.forward_into(black_box(ids), &mut out)?;
+                black_box(&out);
                 table.backward(ids, &upstream)?;
                 table.step(optimizer.as_mut(), "embedding")?;
                 optimizer.finish_step();
@@ -738,7 +750,9 @@ impl Bench<'_> {
             })?;
             let system =
                 format!("embkit-{} forward_into + backward + step ({})", version(), opt_label(opt));
-            embkit.push(record(&system, Role::Embkit, &work, t, t, &times));
+            let mut r = record(&system, Role::EmbkitAlt, &work, t, t, &times);
+            r.insert("label".into(), json!("`backward`, then `step`"));
+            embkit.push(r);
         }
         let embkit_peak = peak_rss_mb();
         drop((table, out));
@@ -1684,9 +1698,13 @@ mod tests {
                 let mut plain_table = normal_table(rows, DIM, 9)?;
                 assert_eq!(table.weights(), &plain_table[..]);
                 let mut state = plain::SparseOpt::new(opt, rows, ids.len(), 2);
-                for _ in 0..3 {
-                    table.backward(&ids, &g)?;
-                    table.step(optimizer.as_mut(), "embedding")?;
+                for step in 0..4 {
+                    if step % 2 == 0 {
+                        table.backward(&ids, &g)?;
+                        table.step(optimizer.as_mut(), "embedding")?;
+                    } else {
+                        table.backward_step(&ids, &g, optimizer.as_mut(), "embedding")?;
+                    }
                     optimizer.finish_step();
                     state.step(threads, &mut plain_table, &ids, &g);
                 }

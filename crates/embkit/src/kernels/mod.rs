@@ -206,6 +206,24 @@ pub(crate) fn all_finite(values: &[f32]) -> bool {
     blocks_ok && blocks.remainder().iter().all(|x| x.is_finite())
 }
 
+/// [`all_finite`] on `threads` threads for a long slice.
+pub(crate) fn all_finite_on(values: &[f32], threads: Threads) -> bool {
+    let parts = threads.parts_for(values.len(), MIN_FLOATS_PER_THREAD);
+    if parts <= 1 {
+        return all_finite(values);
+    }
+    let ranges = split_evenly(values.len(), parts);
+    std::thread::scope(|scope| {
+        let others: Vec<_> = ranges[1..]
+            .iter()
+            .map(|r| scope.spawn(move || all_finite(&values[r.clone()])))
+            .collect();
+        let first = all_finite(&values[ranges[0].clone()]);
+        // `all_finite` does not panic: a failed join counts as not finite.
+        others.into_iter().fold(first, |ok, other| other.join().unwrap_or(false) && ok)
+    })
+}
+
 /// The first id of `ids` that is not below `rows`, if any. Finds the
 /// largest id first (a loop the compiler vectorises), so the common case,
 /// all ids valid, costs one quick pass.
@@ -284,6 +302,19 @@ mod tests {
                     values[i] = 1.5;
                 }
             }
+        }
+    }
+
+    #[test]
+    fn all_finite_on_threads_finds_a_nan_in_any_part() {
+        let len = 3 * MIN_FLOATS_PER_THREAD + 5;
+        let mut values = vec![0.5f32; test_size(len)];
+        let threads = Threads::new(3).expect("three threads");
+        assert!(all_finite_on(&values, threads));
+        for at in [0, values.len() / 2, values.len() - 1] {
+            values[at] = f32::NAN;
+            assert!(!all_finite_on(&values, threads), "NaN at {at}");
+            values[at] = 0.5;
         }
     }
 

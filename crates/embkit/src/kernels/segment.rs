@@ -72,6 +72,13 @@ pub(crate) fn counting_sort_by_id<'a>(ids: &[u32], scratch: &'a mut SortScratch)
     keys
 }
 
+impl SortScratch {
+    /// The keys of the last [`counting_sort_by_id`], sorted.
+    pub(crate) fn keys(&self) -> &[u64] {
+        &self.keys
+    }
+}
+
 /// The id of a sorted key.
 #[inline(always)]
 pub(crate) fn key_id(key: u64) -> u32 {

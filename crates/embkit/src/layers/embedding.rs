@@ -8,6 +8,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::{Constraint, Regularizer};
+use crate::grad::GatherGrad;
 use crate::kernels::buffer::TableBuffer;
 use crate::optim::GradMut;
 use crate::{kernels, Error, Init, Optimizer, Result, RowGrad, Threads};
@@ -1169,20 +1170,13 @@ impl Embedding {
         self.check_ids(ids)?;
         self.regularization_loss = 0.0;
 
-        let (ids, grad_out) = match self.config.padding_row() {
-            Some(pad) if ids.contains(&pad) => {
-                self.kept_ids.clear();
-                self.kept_grads.clear();
-                for (&id, g) in ids.iter().zip(grad_out.chunks_exact(dim)) {
-                    if id != pad {
-                        self.kept_ids.push(id);
-                        self.kept_grads.extend_from_slice(g);
-                    }
-                }
-                (&self.kept_ids[..], &self.kept_grads[..])
-            }
-            _ => (ids, grad_out),
-        };
+        let (ids, grad_out) = without_padding(
+            self.config.padding_row(),
+            ids,
+            grad_out,
+            dim,
+            (&mut self.kept_ids, &mut self.kept_grads),
+        );
         let by_freq = self.config.scale_grad_by_freq;
         let regularizer = self.config.regularizer.filter(|_| self.config.trainable);
 
@@ -1214,6 +1208,96 @@ impl Embedding {
             }
         }
         Ok(&self.grad)
+    }
+
+    /// [`backward`](Self::backward) and [`step`](Self::step) in one pass,
+    /// as FBGEMM's fused backward-optimizer: each id's upstream rows are
+    /// summed as the optimizer updates its row
+    /// ([`Optimizer::step_gather`]), so the summed gradient is never
+    /// written out and read back. The table ends with the same values as
+    /// after `backward` and `step` (the same bits with embkit's
+    /// optimizers); [`grad`](Self::grad) is empty afterwards.
+    ///
+    /// With LoRA or a [`regularizer`](EmbeddingConfig::regularizer) the
+    /// two run one after the other (the gradient is then kept). It does
+    /// not call [`Optimizer::finish_step`].
+    ///
+    /// # Shapes
+    ///
+    /// - `ids`: `[n]`
+    /// - `grad_out`: `[n, embedding_dim]`, row-major
+    ///
+    /// # Errors
+    ///
+    /// As [`backward`](Self::backward) and [`step`](Self::step), and
+    /// [`Error::NonFiniteValue`] if `grad_out` holds a NaN or an infinity:
+    /// the step cannot be checked afterwards, so the upstream rows are.
+    /// Nothing changes on an error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use embkit::{Embedding, OptimizerConfig, SgdConfig};
+    /// use ndarray::array;
+    ///
+    /// let mut table = Embedding::from_pretrained(array![[0.0], [1.0], [2.0]].view(), false)?;
+    /// let mut sgd = OptimizerConfig::from(SgdConfig::new().with_learning_rate(0.5)).build()?;
+    /// table.backward_step(&[2, 0, 2], &[1.0, 1.0, 1.0], sgd.as_mut(), "embedding")?;
+    /// sgd.finish_step();
+    /// assert_eq!(table.weights(), &[-0.5, 1.0, 1.0]); // row 2: 2 - 0.5 · (1 + 1)
+    /// # Ok::<(), embkit::Error>(())
+    /// ```
+    pub fn backward_step(
+        &mut self,
+        ids: &[u32],
+        grad_out: &[f32],
+        optimizer: &mut dyn Optimizer,
+        key: &str,
+    ) -> Result<()> {
+        let regularizer = self.config.regularizer.filter(|_| self.config.trainable);
+        if self.lora.is_some() || regularizer.is_some() {
+            self.backward(ids, grad_out)?;
+            return self.step(optimizer, key);
+        }
+        let dim = self.config.embedding_dim;
+        if grad_out.len() != ids.len() * dim {
+            return Err(Error::shape(
+                "embedding gradient",
+                format!("[{}, {dim}]", ids.len()),
+                &[grad_out.len()],
+            ));
+        }
+        self.check_ids(ids)?;
+        if !kernels::all_finite_on(grad_out, self.threads) {
+            let index = grad_out.iter().position(|x| !x.is_finite()).unwrap_or_default();
+            let value = grad_out[index];
+            return Err(Error::NonFiniteValue { what: "the embedding gradient", index, value });
+        }
+        self.regularization_loss = 0.0;
+        if !self.config.trainable {
+            self.grad.assign_from_rows(&[], &[], dim);
+            return Ok(());
+        }
+        let (ids, grad_out) = without_padding(
+            self.config.padding_row(),
+            ids,
+            grad_out,
+            dim,
+            (&mut self.kept_ids, &mut self.kept_grads),
+        );
+        let by_freq = self.config.scale_grad_by_freq;
+        let grad = GatherGrad::index(&mut self.grad, ids, grad_out, dim, by_freq);
+        let stepped = optimizer.step_gather(key, &mut self.weights, &grad);
+        self.grad.assign_from_rows(&[], &[], dim);
+        stepped?;
+        if let Some(constraint) = &self.config.constraint {
+            constraint.apply(
+                &mut self.weights,
+                self.config.num_embeddings,
+                self.config.embedding_dim,
+            );
+        }
+        Ok(())
     }
 
     /// The gradient of the last [`backward`](Self::backward) (empty with
@@ -1428,6 +1512,32 @@ pub fn one_hot(ids: &[u32], num_classes: usize) -> Result<Array2<f32>> {
         out[[i, id as usize]] = 1.0;
     }
     Ok(out)
+}
+
+/// `ids` and their upstream rows without the positions holding the
+/// padding row `pad` (copied into `kept` if there are any).
+fn without_padding<'a>(
+    pad: Option<u32>,
+    ids: &'a [u32],
+    grad_out: &'a [f32],
+    dim: usize,
+    kept: (&'a mut Vec<u32>, &'a mut Vec<f32>),
+) -> (&'a [u32], &'a [f32]) {
+    match pad {
+        Some(pad) if ids.contains(&pad) => {
+            let (kept_ids, kept_grads) = kept;
+            kept_ids.clear();
+            kept_grads.clear();
+            for (&id, g) in ids.iter().zip(grad_out.chunks_exact(dim)) {
+                if id != pad {
+                    kept_ids.push(id);
+                    kept_grads.extend_from_slice(g);
+                }
+            }
+            (kept_ids, kept_grads)
+        }
+        _ => (ids, grad_out),
+    }
 }
 
 #[cfg(test)]

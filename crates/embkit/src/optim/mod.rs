@@ -92,6 +92,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::grad::GatherGrad;
 use crate::kernels::buffer::TableBuffer;
 use crate::threads::{split_evenly, MIN_FLOATS_PER_THREAD};
 use crate::{Error, Result, RowGrad, Threads};
@@ -129,6 +130,21 @@ pub trait Optimizer: std::fmt::Debug + Send {
     /// from the table first seen under `key`. Everything is checked before
     /// any row or state changes.
     fn step_rows(&mut self, key: &str, table: &mut [f32], grad: &RowGrad) -> Result<()>;
+
+    /// [`step_rows`](Self::step_rows) with a gradient whose rows are
+    /// summed as the step reads them ([`GatherGrad`]): the same values, in
+    /// one pass over the upstream rows, the table rows and their state.
+    /// embkit's optimizers fuse the two in the lazy mode (the dense modes
+    /// sum the rows first); the default implementation sums them into a
+    /// [`RowGrad`] and calls [`step_rows`](Self::step_rows).
+    ///
+    /// # Errors
+    ///
+    /// As [`step_rows`](Self::step_rows); everything is checked before any
+    /// row or state changes.
+    fn step_gather(&mut self, key: &str, table: &mut [f32], grad: &GatherGrad<'_>) -> Result<()> {
+        self.step_rows(key, table, &grad.to_row_grad())
+    }
 
     /// Ends a training step: advances the iteration counter.
     fn finish_step(&mut self);
@@ -512,6 +528,9 @@ struct Stepper<C, const N: usize> {
     saved: Vec<f32>,
     /// Threads of the lazy row updates.
     threads: Threads,
+    /// Scratch: a [`GatherGrad`]'s rows summed (a block of them in the
+    /// lazy mode).
+    summed: RowGrad,
 }
 
 /// Floats of zero gradient a dense step applies at a time to the rows
@@ -537,6 +556,7 @@ impl<C: Rule<N>, const N: usize> Stepper<C, N> {
             zeros: Vec::new(),
             saved: Vec::new(),
             threads: Threads::single(),
+            summed: RowGrad::default(),
         }
     }
 
@@ -555,32 +575,50 @@ impl<C: Rule<N>, const N: usize> Stepper<C, N> {
         Ok(())
     }
 
+    fn step_gather(&mut self, key: &str, table: &mut [f32], grad: &GatherGrad<'_>) -> Result<()> {
+        let mode = self.config.table_mode();
+        let kernel = self.config.kernel(self.iterations);
+        let element_slots = self.state.spec.iter().any(|slot| matches!(slot, Slot::Element(_)));
+        if element_slots || (mode != TableUpdates::Lazy && !kernel.zero_gradient_is_identity()) {
+            // The rows are summed first for the dense modes, which step
+            // every row, and for rules with a table-sized state: those read
+            // it, and the table, best in id order (nearly in sequence), so
+            // they pay for reading the upstream rows out of order
+            // (measured: `benches/sparse_update.rs`).
+            let mut summed = std::mem::take(&mut self.summed);
+            grad.sum_into(&mut summed, self.threads);
+            let result = self.step_rows(key, table, &summed);
+            self.summed = summed;
+            return result;
+        }
+        if grad.is_empty() && mode == TableUpdates::Lazy {
+            return Ok(());
+        }
+        let num_embeddings = checked_rows(table, grad.ids(), grad.dim(), grad.len())?;
+        let spec = self.state.spec;
+        let param = self.state.param(key, table.len(), num_embeddings)?;
+        let state = param.slots.each_mut().map(|s| &mut s[..]);
+        let occurrences = mode == TableUpdates::Keras;
+        step_gather_lazy_split::<C, N>(
+            kernel,
+            &spec,
+            grad,
+            self.threads,
+            table,
+            state,
+            occurrences,
+            &mut self.squares,
+        );
+        Ok(())
+    }
+
     fn step_rows(&mut self, key: &str, table: &mut [f32], grad: &RowGrad) -> Result<()> {
         let mode = self.config.table_mode();
         if grad.is_empty() && mode == TableUpdates::Lazy {
             return Ok(());
         }
         let dim = grad.dim();
-        if dim == 0 {
-            return Err(Error::shape(
-                "gradient rows",
-                "rows of length at least 1",
-                &[grad.len(), 0],
-            ));
-        }
-        if table.len() % dim != 0 {
-            return Err(Error::shape(
-                "table",
-                format!("a length that is a multiple of the row length {dim}"),
-                &[table.len()],
-            ));
-        }
-        let num_embeddings = table.len() / dim;
-        // Ids are sorted: the first one past the table is found by bisection.
-        let first_past = grad.ids().partition_point(|&id| (id as usize) < num_embeddings);
-        if let Some(&id) = grad.ids().get(first_past) {
-            return Err(Error::IdOutOfRange { id, num_embeddings });
-        }
+        let num_embeddings = checked_rows(table, grad.ids(), dim, grad.len())?;
         let kernel = self.config.kernel(self.iterations);
         let spec = self.state.spec;
         let param = self.state.param(key, table.len(), num_embeddings)?;
@@ -812,53 +850,17 @@ impl<C: Rule<N>, const N: usize> Stepper<C, N> {
                 },
             );
         } else {
-            let parts = self.threads.parts_for(grad.len() * dim, MIN_FLOATS_PER_THREAD);
             let state = slots.each_mut().map(|s| &mut s[..]);
-            if parts <= 1 {
-                step_rows_lazy::<C, N>(
-                    kernel,
-                    &spec,
-                    grad,
-                    0..grad.len(),
-                    0,
-                    table,
-                    state,
-                    occurrences,
-                    squares,
-                );
-                return Ok(());
-            }
-            // Each thread owns the table rows from its first id to the
-            // next thread's first id, and their state.
-            std::thread::scope(|scope| {
-                let (mut table, mut state) = (table, state);
-                for range in split_evenly(grad.len(), parts).into_iter().rev() {
-                    let first = grad.ids()[range.start] as usize;
-                    let (rest, mine) = table.split_at_mut(first * dim);
-                    let (rest_state, my_state) = split_slots(state, &spec, first, dim);
-                    (table, state) = (rest, rest_state);
-                    let last = range.start == 0;
-                    let run = move || {
-                        let mut squares = Vec::new();
-                        step_rows_lazy::<C, N>(
-                            kernel,
-                            &spec,
-                            grad,
-                            range,
-                            first,
-                            mine,
-                            my_state,
-                            occurrences,
-                            &mut squares,
-                        );
-                    };
-                    if last {
-                        run();
-                    } else {
-                        scope.spawn(run);
-                    }
-                }
-            });
+            step_rows_lazy_split::<C, N>(
+                kernel,
+                &spec,
+                grad,
+                self.threads,
+                table,
+                state,
+                occurrences,
+                squares,
+            );
         }
         Ok(())
     }
@@ -938,6 +940,79 @@ fn apply_to_rows<C: Rule<N>, const N: usize>(
     }
 }
 
+/// Checks a table against the rows of a gradient (`ids` sorted, `len` of
+/// them, rows of `dim`) and returns its number of rows.
+fn checked_rows(table: &[f32], ids: &[u32], dim: usize, len: usize) -> Result<usize> {
+    if dim == 0 {
+        return Err(Error::shape("gradient rows", "rows of length at least 1", &[len, 0]));
+    }
+    if table.len() % dim != 0 {
+        return Err(Error::shape(
+            "table",
+            format!("a length that is a multiple of the row length {dim}"),
+            &[table.len()],
+        ));
+    }
+    let num_embeddings = table.len() / dim;
+    // Ids are sorted: the first one past the table is found by bisection.
+    let first_past = ids.partition_point(|&id| (id as usize) < num_embeddings);
+    if let Some(&id) = ids.get(first_past) {
+        return Err(Error::IdOutOfRange { id, num_embeddings });
+    }
+    Ok(num_embeddings)
+}
+
+/// The lazy step of every row of `grad`, on `threads` threads when it is
+/// large: each thread owns the table rows from its first id to the next
+/// thread's first id, and their state (the same bits for any number).
+#[allow(clippy::too_many_arguments)]
+fn step_rows_lazy_split<C: Rule<N>, const N: usize>(
+    kernel: C::Kernel,
+    spec: &[Slot; N],
+    grad: &RowGrad,
+    threads: Threads,
+    table: &mut [f32],
+    state: [&mut [f32]; N],
+    occurrences: bool,
+    squares: &mut Vec<f32>,
+) {
+    let (len, dim) = (grad.ids().len(), grad.dim());
+    let parts = threads.parts_for(len * dim, MIN_FLOATS_PER_THREAD);
+    if parts <= 1 {
+        step_rows_lazy::<C, N>(kernel, spec, grad, 0..len, 0, table, state, occurrences, squares);
+        return;
+    }
+    std::thread::scope(|scope| {
+        let (mut table, mut state) = (table, state);
+        for range in split_evenly(len, parts).into_iter().rev() {
+            let first = grad.ids()[range.start] as usize;
+            let (rest, mine) = table.split_at_mut(first * dim);
+            let (rest_state, my_state) = split_slots(state, spec, first, dim);
+            (table, state) = (rest, rest_state);
+            let last = range.start == 0;
+            let run = move || {
+                let mut squares = Vec::new();
+                step_rows_lazy::<C, N>(
+                    kernel,
+                    spec,
+                    grad,
+                    range,
+                    first,
+                    mine,
+                    my_state,
+                    occurrences,
+                    &mut squares,
+                );
+            };
+            if last {
+                run();
+            } else {
+                scope.spawn(run);
+            }
+        }
+    });
+}
+
 /// The lazy step of the gradient rows `range` on the part of the table
 /// (and of its state) that starts at row `first_row`, with the processor's
 /// widest vector instructions ([`simd::dispatch`]).
@@ -1007,6 +1082,142 @@ fn step_rows_lazy_inline<C: Rule<N>, const N: usize>(
     }
 }
 
+/// The lazy step of a [`GatherGrad`] for a rule without element slots, on
+/// `threads` threads when it is large, each owning the table rows from
+/// its first id to the next thread's first id, and their state (the same
+/// bits for any number).
+#[allow(clippy::too_many_arguments)]
+fn step_gather_lazy_split<C: Rule<N>, const N: usize>(
+    kernel: C::Kernel,
+    spec: &[Slot; N],
+    grad: &GatherGrad<'_>,
+    threads: Threads,
+    table: &mut [f32],
+    state: [&mut [f32]; N],
+    occurrences: bool,
+    squares: &mut Vec<f32>,
+) {
+    let (len, dim) = (grad.len(), grad.dim());
+    let num_rows = table.len() / dim;
+    let parts = threads.parts_for(grad.batch_ids().len() * dim, MIN_FLOATS_PER_THREAD);
+    if parts <= 1 {
+        let args = (kernel, spec, grad, 0..num_rows, table, state, occurrences);
+        step_gather_lazy::<C, N>(args, squares);
+        return;
+    }
+    std::thread::scope(|scope| {
+        let (mut table, mut state, mut end) = (table, state, num_rows);
+        for range in split_evenly(len, parts).into_iter().rev() {
+            let first = grad.ids()[range.start] as usize;
+            let (rest, mine) = table.split_at_mut(first * dim);
+            let (rest_state, my_state) = split_slots(state, spec, first, dim);
+            (table, state) = (rest, rest_state);
+            let args = (kernel, spec, grad, first..end, mine, my_state, occurrences);
+            end = first;
+            if range.start == 0 {
+                step_gather_lazy::<C, N>(args, squares);
+            } else {
+                scope.spawn(move || step_gather_lazy::<C, N>(args, &mut Vec::new()));
+            }
+        }
+    });
+}
+
+/// The arguments of [`step_gather_lazy`]: the kernel, the state layout,
+/// the gradient, the table rows this call owns, their values and state
+/// (starting at the first of those rows), and whether the kernel's squares
+/// are the occurrences'.
+type GatherStep<'g, 'a, C, const N: usize> = (
+    <C as Rule<N>>::Kernel,
+    &'g [Slot; N],
+    &'g GatherGrad<'g>,
+    std::ops::Range<usize>,
+    &'a mut [f32],
+    [&'a mut [f32]; N],
+    bool,
+);
+
+/// The lazy step of the rows of a [`GatherGrad`] whose ids fall in the
+/// owned rows, with the processor's widest vector instructions. Ids seen
+/// once take their step in batch order, straight from their upstream
+/// rows, so those are read in order; the ids seen several times then sum
+/// their rows and take theirs. Each row takes one step either way, so the
+/// order does not change the result.
+fn step_gather_lazy<C: Rule<N>, const N: usize>(
+    args: GatherStep<'_, '_, C, N>,
+    squares: &mut Vec<f32>,
+) {
+    crate::kernels::simd::dispatch(
+        #[inline(always)]
+        || step_gather_lazy_inline::<C, N>(args, squares),
+    )
+}
+
+#[inline(always)]
+fn step_gather_lazy_inline<C: Rule<N>, const N: usize>(
+    args: GatherStep<'_, '_, C, N>,
+    squares: &mut Vec<f32>,
+) {
+    let (kernel, spec, grad, rows, table, mut state, occurrences) = args;
+    let dim = grad.dim();
+    let mut buf = vec![0.0; dim];
+    let owned = |id: u32| rows.contains(&(id as usize));
+    let prefetch = |table: &[f32], state: &[&mut [f32]; N], id: u32| {
+        let at = (id as usize - rows.start) * dim;
+        crate::kernels::simd::prefetch(table, at, dim);
+        for (slot, kind) in state.iter().zip(spec) {
+            if let Slot::Element(_) = kind {
+                crate::kernels::simd::prefetch(slot, at, dim);
+            }
+        }
+    };
+    // `g²` as the kernel reads it: empty if it does not.
+    let g2_of = |g: &[f32], squares: &mut Vec<f32>| {
+        squares.clear();
+        if C::Kernel::SQUARES {
+            squares_of(g, squares);
+        }
+    };
+    let (batch, singles) = (grad.batch_ids(), grad.singles());
+    for (p, (&id, &single)) in batch.iter().zip(singles).enumerate() {
+        if let (Some(&next), Some(true)) =
+            (batch.get(p + ROW_PREFETCH_DISTANCE), singles.get(p + ROW_PREFETCH_DISTANCE))
+        {
+            if owned(next) {
+                prefetch(table, &state, next);
+            }
+        }
+        if !single || !owned(id) {
+            continue;
+        }
+        let g = grad.single_row(p, &mut buf);
+        // An id seen once: its occurrences' squares are the row's.
+        g2_of(g, squares);
+        let row = id as usize - rows.start;
+        apply_to_rows::<C, N>(kernel, spec, dim, table, &mut state, row..row + 1, g, Some(squares));
+    }
+    let repeated = grad.repeated();
+    let ids = grad.ids();
+    let from = repeated.partition_point(|&i| (ids[i as usize] as usize) < rows.start);
+    let to = repeated.partition_point(|&i| (ids[i as usize] as usize) < rows.end);
+    let mut sum = vec![0.0; dim];
+    for (k, &i) in repeated[from..to].iter().enumerate() {
+        if let Some(&next) = repeated[from..to].get(k + ROW_PREFETCH_DISTANCE) {
+            prefetch(table, &state, ids[next as usize]);
+            grad.prefetch(next as usize);
+        }
+        let i = i as usize;
+        let g = grad.row(i, &mut sum);
+        if occurrences && C::Kernel::SQUARES {
+            grad.row_squares(i, squares);
+        } else {
+            g2_of(g, squares);
+        }
+        let row = ids[i] as usize - rows.start;
+        apply_to_rows::<C, N>(kernel, spec, dim, table, &mut state, row..row + 1, g, Some(squares));
+    }
+}
+
 /// Splits each state slot after `rows` rows of `dim` values.
 fn split_slots<'a, const N: usize>(
     state: [&'a mut [f32]; N],
@@ -1055,6 +1266,15 @@ macro_rules! stepper_optimizer {
                 grad: &$crate::RowGrad,
             ) -> $crate::Result<()> {
                 self.0.step_rows(key, table, grad)
+            }
+
+            fn step_gather(
+                &mut self,
+                key: &str,
+                table: &mut [f32],
+                grad: &$crate::grad::GatherGrad<'_>,
+            ) -> $crate::Result<()> {
+                self.0.step_gather(key, table, grad)
             }
 
             fn finish_step(&mut self) {

@@ -10,13 +10,16 @@
 //! The pinned numbers come from Keras 3.15 (TensorFlow 2.21) and PyTorch
 //! 2.15 on CPU, run by the scripts pasted above each table.
 
+use embkit::layers::Constraint;
 use embkit::optim::{
     AdamFlavour, AdamWConfig, Flavour, FtrlConfig, GradMut, GradientClipping, RowNorm,
     RowWiseAdagradConfig, TableUpdates,
 };
 use embkit::{
-    AdagradConfig, AdamConfig, Error, OptimizerConfig, RmsPropConfig, RowGrad, SgdConfig,
+    AdagradConfig, AdamConfig, Embedding, EmbeddingConfig, Error, OptimizerConfig, RmsPropConfig,
+    RowGrad, SgdConfig, Threads,
 };
+use ndarray::ArrayView2;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
@@ -462,6 +465,161 @@ proptest! {
     ) {
         out_of_range_step_changes_nothing(&config.with_table_updates(mode), &case, past)?;
     }
+}
+
+// ---------------------------------------------------------------------------
+// The fused backward and step of a table (`Embedding::backward_step`).
+
+/// A table of `num_embeddings × dim` and, per step, a batch of ids (often
+/// repeated, sometimes empty) with one upstream row each.
+#[derive(Debug, Clone)]
+struct BatchCase {
+    num_embeddings: usize,
+    dim: usize,
+    table: Vec<f32>,
+    steps: Vec<(Vec<u32>, Vec<f32>)>,
+}
+
+fn batch_case() -> impl Strategy<Value = BatchCase> {
+    (1usize..16, 1usize..6).prop_flat_map(|(num_embeddings, dim)| {
+        let table = prop::collection::vec(-1.0f32..1.0, num_embeddings * dim);
+        let batch = (0usize..12).prop_flat_map(move |n| {
+            let ids = prop::collection::vec(0..num_embeddings as u32, n);
+            (ids, prop::collection::vec(-2.0f32..2.0, n * dim))
+        });
+        let steps = prop::collection::vec(batch, STEPS);
+        (table, steps).prop_map(move |(table, steps)| BatchCase {
+            num_embeddings,
+            dim,
+            table,
+            steps,
+        })
+    })
+}
+
+/// Two copies of one table, one stepped by `backward` then `step`, the
+/// other by `backward_step`, end every step with the same bits.
+fn fused_step_equals_backward_then_step(
+    optimizer: &OptimizerConfig,
+    table: &EmbeddingConfig,
+    case: &BatchCase,
+    threads: usize,
+) -> Result<(), TestCaseError> {
+    let weights = ArrayView2::from_shape((case.num_embeddings, case.dim), &case.table)
+        .expect("the case's shape");
+    let mut apart = Embedding::from_pretrained_with(weights, table.clone())?;
+    let mut fused = Embedding::from_pretrained_with(weights, table.clone())?;
+    let (mut apart_opt, mut fused_opt) = (optimizer.build()?, optimizer.build()?);
+    fused.set_threads(Threads::new(threads)?);
+    fused_opt.set_threads(Threads::new(threads)?);
+    for (ids, upstream) in &case.steps {
+        apart.backward(ids, upstream)?;
+        apart.step(apart_opt.as_mut(), "table")?;
+        apart_opt.finish_step();
+        fused.backward_step(ids, upstream, fused_opt.as_mut(), "table")?;
+        fused_opt.finish_step();
+        prop_assert_eq!(bits(apart.weights()), bits(fused.weights()));
+    }
+    Ok(())
+}
+
+proptest! {
+    #[test]
+    fn backward_step_equals_backward_then_step(
+        optimizer in any_optimizer(),
+        mode in table_updates(),
+        case in batch_case(),
+        padding in any::<bool>(),
+        by_freq in any::<bool>(),
+        non_neg in any::<bool>(),
+        threads in 1usize..4,
+    ) {
+        let mut table = EmbeddingConfig::new(case.num_embeddings, case.dim)
+            .with_scale_grad_by_freq(by_freq);
+        if padding {
+            table = table.with_padding_idx(0);
+        }
+        if non_neg {
+            table = table.with_constraint(Constraint::non_neg());
+        }
+        fused_step_equals_backward_then_step(
+            &optimizer.with_table_updates(mode),
+            &table,
+            &case,
+            threads,
+        )?;
+    }
+}
+
+/// Batches large enough for the fused step to split the rows over threads
+/// and for the summed path of rows of 32 floats.
+#[test]
+fn a_large_fused_step_equals_backward_then_step_on_any_thread_count() -> Result<(), Error> {
+    use rand::{rngs::StdRng, Rng, SeedableRng};
+    let (num_embeddings, dim) = (20_000, 32);
+    let mut rng = StdRng::seed_from_u64(8);
+    let table: Vec<f32> = (0..num_embeddings * dim).map(|_| rng.random::<f32>() - 0.5).collect();
+    let steps = (0..2)
+        .map(|_| {
+            let ids: Vec<u32> =
+                (0..30_000).map(|_| rng.random_range(0..2 * num_embeddings as u32 / 3)).collect();
+            let upstream: Vec<f32> =
+                (0..ids.len() * dim).map(|_| rng.random::<f32>() - 0.5).collect();
+            (ids, upstream)
+        })
+        .collect();
+    let case = BatchCase { num_embeddings, dim, table, steps };
+    let optimizers: [OptimizerConfig; 5] = [
+        SgdConfig::new().with_learning_rate(0.1).into(),
+        AdamConfig::pytorch_sparse().into(),
+        RowWiseAdagradConfig::new().into(),
+        OptimizerConfig::from(AdagradConfig::new()).with_table_updates(TableUpdates::Keras),
+        OptimizerConfig::from(RmsPropConfig::new()).with_table_updates(TableUpdates::Dense),
+    ];
+    for optimizer in &optimizers {
+        for by_freq in [false, true] {
+            let table = EmbeddingConfig::new(num_embeddings, dim).with_scale_grad_by_freq(by_freq);
+            for threads in [1, 2, 3] {
+                fused_step_equals_backward_then_step(optimizer, &table, &case, threads)
+                    .map_err(|e| Error::InvalidState(format!("{optimizer:?}, {threads}: {e}")))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A NaN or infinite upstream value is refused before anything changes:
+/// the table, the optimizer's state and its step count.
+#[test]
+fn backward_step_refuses_a_non_finite_upstream_and_changes_nothing() -> Result<(), Error> {
+    let weights = ndarray::array![[0.5, -0.5], [0.25, 0.75]];
+    let mut table = Embedding::from_pretrained(weights.view(), false)?;
+    let mut adam = OptimizerConfig::from(AdamConfig::new()).build()?;
+    for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+        let err = table.backward_step(&[1, 0], &[1.0, 2.0, bad, 4.0], adam.as_mut(), "t");
+        match err {
+            Err(Error::NonFiniteValue { index: 2, value, .. }) => {
+                assert_eq!(value.to_bits(), bad.to_bits())
+            }
+            other => panic!("expected a non-finite error, got {other:?}"),
+        }
+        assert_eq!(table.weights(), weights.as_slice().expect("standard layout"));
+    }
+    let message = table
+        .backward_step(&[1], &[f32::NAN, 0.0], adam.as_mut(), "t")
+        .expect_err("NaN upstream")
+        .to_string();
+    assert_eq!(
+        message,
+        "the embedding gradient is NaN at index 0; it must be finite (nothing was changed)"
+    );
+    // The state was never made: the first real step is Adam's first step
+    // (`w - lr · sign(g)` up to epsilon).
+    table.backward_step(&[1], &[1.0, -1.0], adam.as_mut(), "t")?;
+    let w = table.weights();
+    assert!((w[2] - (0.25 - 0.001)).abs() < 1e-6 && (w[3] - (0.75 + 0.001)).abs() < 1e-6, "{w:?}");
+    assert_eq!(adam.iterations(), 0);
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------
