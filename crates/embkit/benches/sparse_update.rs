@@ -1,8 +1,8 @@
 //! Sparse training steps of a table: `Embedding::backward` (the upstream
 //! rows scatter-added into a `RowGrad`), `Embedding::step` (a lazy optimizer
-//! step on the rows of the gradient), and the whole step
-//! `Embedding::backward_step` (the two fused), and the whole step
-//! `forward_into + backward + step` of workloads W5/W6
+//! step on the rows of the gradient), `Embedding::backward_step` (the two
+//! fused), and the whole step `forward_into + backward + step` of
+//! workloads W5/W6
 //! (`shared/bench/WORKLOADS.md`).
 //!
 //! Cases are named by their parameters, `rows=…/dim=…/ids=…`; throughput is

@@ -303,7 +303,8 @@ impl RowGrad {
 /// updates the table, so the summed rows of a [`RowGrad`] are never
 /// written and read back: for an id seen once the row is the upstream row
 /// itself; for one seen several times the sum is built in a scratch row
-/// in batch order, the same bits as [`RowGrad::from_rows`]. This is
+/// in batch order, the same bits as the [`RowGrad`] of
+/// [`Embedding::backward`](crate::Embedding::backward). This is
 /// FBGEMM's "fused backward and optimizer" for tables. Made by
 /// [`Embedding::backward_step`](crate::Embedding::backward_step).
 ///
@@ -380,14 +381,14 @@ impl<'a> GatherGrad<'a> {
     /// If `p` is not a batch position or `buf` is not `dim` floats long.
     #[inline(always)]
     pub fn single_row<'s>(&'s self, p: usize, buf: &'s mut [f32]) -> &'s [f32] {
+        debug_assert!(self.singles()[p], "position {p} holds an id seen several times");
         let dim = self.index.dim;
-        let g = &self.upstream[p * dim..(p + 1) * dim];
         if !self.by_freq {
-            return g;
+            return &self.upstream[p * dim..(p + 1) * dim];
         }
-        for (b, &g) in buf.iter_mut().zip(g) {
-            *b = g.mul_add(1.0, 0.0);
-        }
+        assert_eq!(buf.len(), dim, "a scratch row of `dim` floats");
+        let key = (u64::from(self.batch[p]) << 32) | p as u64;
+        sum_run(&[key], self.upstream, true, buf);
         buf
     }
 
@@ -444,34 +445,20 @@ impl<'a> GatherGrad<'a> {
 
     /// Gradient row `i` (the `i`-th id): the upstream row of an id seen
     /// once, otherwise its occurrences summed in batch order into `buf`
-    /// (`dim` floats).
+    /// (`dim` floats), as [`RowGrad`] sums them (with `scale_grad_by_freq`
+    /// always into `buf`).
     ///
     /// # Panics
     ///
-    /// If `i >= self.len()` or `buf` is not `dim` floats long.
+    /// If `i >= self.len()`, or `buf` is not `dim` floats long when used.
     #[inline(always)]
     pub fn row<'s>(&'s self, i: usize, buf: &'s mut [f32]) -> &'s [f32] {
         let run = self.run(i);
-        if self.by_freq {
-            // As `sum_runs`: PyTorch's fused `acc += (float)(1 / c) · g`.
-            let factor = (1.0 / run.len() as f64) as f32;
-            buf.fill(0.0);
-            for &key in run {
-                for (a, &g) in buf.iter_mut().zip(self.upstream(key)) {
-                    *a = g.mul_add(factor, *a);
-                }
-            }
-            return buf;
-        }
-        if let [key] = run {
+        if let ([key], false) = (run, self.by_freq) {
             return self.upstream(*key);
         }
-        buf.copy_from_slice(self.upstream(run[0]));
-        for &key in &run[1..] {
-            for (a, &g) in buf.iter_mut().zip(self.upstream(key)) {
-                *a += g;
-            }
-        }
+        assert_eq!(buf.len(), self.dim(), "a scratch row of `dim` floats");
+        sum_run(run, self.upstream, self.by_freq, buf);
         buf
     }
 
@@ -482,33 +469,11 @@ impl<'a> GatherGrad<'a> {
     ///
     /// If `i >= self.len()`.
     pub fn row_squares<'s>(&self, i: usize, scratch: &'s mut Vec<f32>) -> &'s [f32] {
-        let run = self.run(i);
         scratch.clear();
-        if let [key] = run {
-            // The square of the row: with `by_freq`, `fma(g, 1, 0)` (which
-            // turns -0 into 0).
-            let by_freq = self.by_freq;
-            let row =
-                self.upstream(*key).iter().map(|&g| if by_freq { g.mul_add(1.0, 0.0) } else { g });
-            scratch.extend(row.map(|x| x * x));
-            return scratch;
-        }
         scratch.resize(self.dim(), 0.0);
-        let first = if self.by_freq { 0 } else { 1 };
-        if !self.by_freq {
-            for (s, &g) in scratch.iter_mut().zip(self.upstream(run[0])) {
-                *s = g * g;
-            }
-        }
-        for &key in &run[first..] {
-            for (s, &g) in scratch.iter_mut().zip(self.upstream(key)) {
-                *s += g * g;
-            }
-        }
-        if self.by_freq {
-            let factor = (1.0 / run.len() as f64) as f32;
-            scratch.iter_mut().for_each(|s| *s *= factor * factor);
-        }
+        // For an id seen once this is the square of its row, `g²` (with
+        // `by_freq`, `0 + g²` times `1²`: the same bits).
+        sum_run_squares(self.run(i), self.upstream, self.by_freq, scratch);
         scratch
     }
 
@@ -686,50 +651,68 @@ fn sum_runs(
     repeated: &[u32],
     squares: &mut [f32],
 ) {
-    let upstream = |key: u64| &grads[key_position(key) * dim..][..dim];
     let mut repeated = repeated.iter().zip(squares.chunks_exact_mut(dim)).peekable();
     for (u, acc) in ids.zip(rows.chunks_exact_mut(dim)) {
         let run = &keys[starts[u] as usize..starts[u + 1] as usize];
         if let Some(&next) = keys.get(starts[u + 1] as usize + PREFETCH_DISTANCE) {
             simd::prefetch(grads, key_position(next) * dim, dim);
         }
-        let squares = repeated.next_if(|(&r, _)| r as usize == u).map(|(_, sq)| sq);
-        if by_freq {
-            // PyTorch: grad_weight[id] += (float)(1.0 / count) * g, fused,
-            // from zero, per occurrence in batch order.
-            let factor = (1.0 / run.len() as f64) as f32;
-            acc.fill(0.0);
-            for &key in run {
-                for (a, &g) in acc.iter_mut().zip(upstream(key)) {
-                    *a = g.mul_add(factor, *a);
-                }
-            }
-            if let Some(sq) = squares {
-                sq.fill(0.0);
-                for &key in run {
-                    for (s, &g) in sq.iter_mut().zip(upstream(key)) {
-                        *s += g * g;
-                    }
-                }
-                sq.iter_mut().for_each(|s| *s *= factor * factor);
-            }
-            continue;
+        sum_run(run, grads, by_freq, acc);
+        if let Some((_, sq)) = repeated.next_if(|(&r, _)| r as usize == u) {
+            sum_run_squares(run, grads, by_freq, sq);
         }
-        acc.copy_from_slice(upstream(run[0]));
-        for &key in &run[1..] {
+    }
+}
+
+/// The gradient row of one id: its occurrences' upstream rows (`run`, its
+/// sorted keys) summed in batch order into `acc`. With `by_freq`,
+/// PyTorch's `grad_weight[id] += (float)(1.0 / count) * g`, fused, from
+/// zero, per occurrence in batch order.
+#[inline(always)]
+fn sum_run(run: &[u64], grads: &[f32], by_freq: bool, acc: &mut [f32]) {
+    let dim = acc.len();
+    let upstream = |key: u64| &grads[key_position(key) * dim..][..dim];
+    if by_freq {
+        let factor = (1.0 / run.len() as f64) as f32;
+        acc.fill(0.0);
+        for &key in run {
             for (a, &g) in acc.iter_mut().zip(upstream(key)) {
-                *a += g;
+                *a = g.mul_add(factor, *a);
             }
         }
-        if let Some(sq) = squares {
-            for (s, &g) in sq.iter_mut().zip(upstream(run[0])) {
-                *s = g * g;
+        return;
+    }
+    acc.copy_from_slice(upstream(run[0]));
+    for &key in &run[1..] {
+        for (a, &g) in acc.iter_mut().zip(upstream(key)) {
+            *a += g;
+        }
+    }
+}
+
+/// The sums of the squares of one id's occurrences (`run`) in batch order
+/// into `sq`, scaled by `(1/count)²` with `by_freq`.
+#[inline(always)]
+fn sum_run_squares(run: &[u64], grads: &[f32], by_freq: bool, sq: &mut [f32]) {
+    let dim = sq.len();
+    let upstream = |key: u64| &grads[key_position(key) * dim..][..dim];
+    if by_freq {
+        sq.fill(0.0);
+        for &key in run {
+            for (s, &g) in sq.iter_mut().zip(upstream(key)) {
+                *s += g * g;
             }
-            for &key in &run[1..] {
-                for (s, &g) in sq.iter_mut().zip(upstream(key)) {
-                    *s += g * g;
-                }
-            }
+        }
+        let factor = (1.0 / run.len() as f64) as f32;
+        sq.iter_mut().for_each(|s| *s *= factor * factor);
+        return;
+    }
+    for (s, &g) in sq.iter_mut().zip(upstream(run[0])) {
+        *s = g * g;
+    }
+    for &key in &run[1..] {
+        for (s, &g) in sq.iter_mut().zip(upstream(key)) {
+            *s += g * g;
         }
     }
 }

@@ -577,6 +577,8 @@ pub struct Embedding {
     kept_ids: Vec<u32>,
     /// Scratch: the gradient rows of `kept_ids`.
     kept_grads: Vec<f32>,
+    /// Scratch: the sorted ids of a [`backward_step`](Self::backward_step).
+    fused: RowGrad,
     lora: Option<Lora>,
     /// The penalty of the rows of the last backward.
     regularization_loss: f32,
@@ -594,15 +596,17 @@ impl Embedding {
             order: Vec::new(),
             kept_ids: Vec::new(),
             kept_grads: Vec::new(),
+            fused: RowGrad::default(),
             lora: None,
             regularization_loss: 0.0,
             threads: Threads::single(),
         }
     }
 
-    /// Lets [`forward_into`](Self::forward_into) and
-    /// [`backward`](Self::backward) use `threads` threads on large batches
-    /// (the results do not depend on it). One thread by default.
+    /// Lets [`forward_into`](Self::forward_into),
+    /// [`backward`](Self::backward) and the checks of
+    /// [`backward_step`](Self::backward_step) use `threads` threads on large
+    /// batches (the results do not depend on it). One thread by default.
     ///
     /// # Examples
     ///
@@ -1210,17 +1214,22 @@ impl Embedding {
         Ok(&self.grad)
     }
 
-    /// [`backward`](Self::backward) and [`step`](Self::step) in one pass,
-    /// as FBGEMM's fused backward-optimizer: each id's upstream rows are
-    /// summed as the optimizer updates its row
-    /// ([`Optimizer::step_gather`]), so the summed gradient is never
-    /// written out and read back. The table ends with the same values as
-    /// after `backward` and `step` (the same bits with embkit's
-    /// optimizers); [`grad`](Self::grad) is empty afterwards.
+    /// [`backward`](Self::backward) and [`step`](Self::step) in one call,
+    /// as FBGEMM's fused backward-optimizer: the optimizer reads the
+    /// upstream rows through a [`GatherGrad`] ([`Optimizer::step_gather`]).
+    /// embkit's rules without a table-sized state (SGD without momentum,
+    /// row-wise Adagrad) step each id seen once straight from its upstream
+    /// row, in batch order, and sum only the repeated ids' rows, so no
+    /// summed gradient is written out and read back; the other rules sum
+    /// the rows first, as `backward` does. Either way the table and the
+    /// optimizer's state end with the same bits as after `backward` and
+    /// `step`, and [`grad`](Self::grad) is empty afterwards.
     ///
-    /// With LoRA or a [`regularizer`](EmbeddingConfig::regularizer) the
-    /// two run one after the other (the gradient is then kept). It does
-    /// not call [`Optimizer::finish_step`].
+    /// With LoRA or a [`regularizer`](EmbeddingConfig::regularizer),
+    /// `backward` and `step` run one after the other (the gradient is then
+    /// kept). A frozen table only checks its input. It does not call
+    /// [`Optimizer::finish_step`]; the optimizer's threads
+    /// ([`Optimizer::set_threads`]) share the step.
     ///
     /// # Shapes
     ///
@@ -1230,9 +1239,12 @@ impl Embedding {
     /// # Errors
     ///
     /// As [`backward`](Self::backward) and [`step`](Self::step), and
-    /// [`Error::NonFiniteValue`] if `grad_out` holds a NaN or an infinity:
-    /// the step cannot be checked afterwards, so the upstream rows are.
-    /// Nothing changes on an error.
+    /// [`Error::NonFiniteValue`] if a row of `grad_out` that reaches a
+    /// trainable table (not at a padding position) holds a NaN or an
+    /// infinity: a fused step cannot be checked afterwards, so its input is
+    /// (finite rows whose sum overflows still step to infinity, as with
+    /// `backward` and `step`). Nothing changes on an error, except as with
+    /// `step`: with LoRA, `A` has taken its step when `B`'s key fails.
     ///
     /// # Examples
     ///
@@ -1254,11 +1266,6 @@ impl Embedding {
         optimizer: &mut dyn Optimizer,
         key: &str,
     ) -> Result<()> {
-        let regularizer = self.config.regularizer.filter(|_| self.config.trainable);
-        if self.lora.is_some() || regularizer.is_some() {
-            self.backward(ids, grad_out)?;
-            return self.step(optimizer, key);
-        }
         let dim = self.config.embedding_dim;
         if grad_out.len() != ids.len() * dim {
             return Err(Error::shape(
@@ -1268,28 +1275,34 @@ impl Embedding {
             ));
         }
         self.check_ids(ids)?;
-        if !kernels::all_finite_on(grad_out, self.threads) {
-            let index = grad_out.iter().position(|x| !x.is_finite()).unwrap_or_default();
-            let value = grad_out[index];
-            return Err(Error::NonFiniteValue { what: "the embedding gradient", index, value });
-        }
-        self.regularization_loss = 0.0;
         if !self.config.trainable {
-            self.grad.assign_from_rows(&[], &[], dim);
             return Ok(());
         }
-        let (ids, grad_out) = without_padding(
-            self.config.padding_row(),
-            ids,
-            grad_out,
-            dim,
-            (&mut self.kept_ids, &mut self.kept_grads),
-        );
+        let pad = self.config.padding_row();
+        let kept = (&mut self.kept_ids, &mut self.kept_grads);
+        let (kept_ids, kept_grads) = without_padding(pad, ids, grad_out, dim, kept);
+        if !kernels::all_finite_on(kept_grads, self.threads) {
+            // The first value of a row that reaches the table.
+            let rows = ids.iter().zip(grad_out.chunks_exact(dim)).enumerate();
+            let (index, value) = rows
+                .filter(|(_, (&id, _))| Some(id) != pad)
+                .flat_map(|(i, (_, row))| {
+                    row.iter().enumerate().map(move |(k, &x)| (i * dim + k, x))
+                })
+                .find(|(_, x)| !x.is_finite())
+                .expect("a kept row is not finite");
+            return Err(Error::NonFiniteValue { what: "the embedding gradient", index, value });
+        }
+        let regularizer = self.config.regularizer;
+        if self.lora.is_some() || regularizer.is_some() {
+            self.backward(ids, grad_out)?;
+            return self.step(optimizer, key);
+        }
         let by_freq = self.config.scale_grad_by_freq;
-        let grad = GatherGrad::index(&mut self.grad, ids, grad_out, dim, by_freq);
-        let stepped = optimizer.step_gather(key, &mut self.weights, &grad);
+        let grad = GatherGrad::index(&mut self.fused, kept_ids, kept_grads, dim, by_freq);
+        optimizer.step_gather(key, &mut self.weights, &grad)?;
         self.grad.assign_from_rows(&[], &[], dim);
-        stepped?;
+        self.regularization_loss = 0.0;
         if let Some(constraint) = &self.config.constraint {
             constraint.apply(
                 &mut self.weights,

@@ -132,11 +132,13 @@ pub trait Optimizer: std::fmt::Debug + Send {
     fn step_rows(&mut self, key: &str, table: &mut [f32], grad: &RowGrad) -> Result<()>;
 
     /// [`step_rows`](Self::step_rows) with a gradient whose rows are
-    /// summed as the step reads them ([`GatherGrad`]): the same values, in
-    /// one pass over the upstream rows, the table rows and their state.
-    /// embkit's optimizers fuse the two in the lazy mode (the dense modes
-    /// sum the rows first); the default implementation sums them into a
-    /// [`RowGrad`] and calls [`step_rows`](Self::step_rows).
+    /// summed as the step reads them ([`GatherGrad`]): the same values.
+    /// embkit's rules without a table-sized state (SGD without momentum,
+    /// row-wise Adagrad) step each id seen once straight from its upstream
+    /// row, in batch order, then sum and step the repeated ids; the others
+    /// read the table and their state best in id order, so they sum the
+    /// rows first. The default implementation sums them into a [`RowGrad`]
+    /// and calls [`step_rows`](Self::step_rows).
     ///
     /// # Errors
     ///
@@ -149,7 +151,8 @@ pub trait Optimizer: std::fmt::Debug + Send {
     /// Ends a training step: advances the iteration counter.
     fn finish_step(&mut self);
 
-    /// Lets [`step_rows`](Self::step_rows) update the rows of a large
+    /// Lets [`step_rows`](Self::step_rows) and
+    /// [`step_gather`](Self::step_gather) update the rows of a large
     /// gradient on `threads` threads, each owning a contiguous range of
     /// table rows (the result does not depend on it). One thread by
     /// default; the default implementation ignores it.
@@ -528,8 +531,8 @@ struct Stepper<C, const N: usize> {
     saved: Vec<f32>,
     /// Threads of the lazy row updates.
     threads: Threads,
-    /// Scratch: a [`GatherGrad`]'s rows summed (a block of them in the
-    /// lazy mode).
+    /// Scratch: a [`GatherGrad`]'s rows summed, for the rules that step
+    /// summed rows.
     summed: RowGrad,
 }
 
@@ -963,8 +966,7 @@ fn checked_rows(table: &[f32], ids: &[u32], dim: usize, len: usize) -> Result<us
 }
 
 /// The lazy step of every row of `grad`, on `threads` threads when it is
-/// large: each thread owns the table rows from its first id to the next
-/// thread's first id, and their state (the same bits for any number).
+/// large (see [`split_by_rows`]).
 #[allow(clippy::too_many_arguments)]
 fn step_rows_lazy_split<C: Rule<N>, const N: usize>(
     kernel: C::Kernel,
@@ -976,38 +978,70 @@ fn step_rows_lazy_split<C: Rule<N>, const N: usize>(
     occurrences: bool,
     squares: &mut Vec<f32>,
 ) {
-    let (len, dim) = (grad.ids().len(), grad.dim());
-    let parts = threads.parts_for(len * dim, MIN_FLOATS_PER_THREAD);
+    let parts = threads.parts_for(grad.len() * grad.dim(), MIN_FLOATS_PER_THREAD);
+    let run = |range,
+               rows: std::ops::Range<usize>,
+               table: &mut [f32],
+               state: [&mut [f32]; N],
+               squares: &mut Vec<f32>| {
+        step_rows_lazy::<C, N>(
+            kernel,
+            spec,
+            grad,
+            range,
+            rows.start,
+            table,
+            state,
+            occurrences,
+            squares,
+        )
+    };
+    split_by_rows(grad.ids(), grad.dim(), parts, spec, table, state, squares, run);
+}
+
+/// Runs `run(ids, rows, table, state, squares)` on `parts` threads (the
+/// caller's among them), each owning the table rows (and their state)
+/// from its first id to the next thread's first id: `ids` is its range of
+/// indices into the sorted `ids`, `rows` the rows it owns, and `table` and
+/// `state` start at the first of them. One part runs `run` on everything.
+#[allow(clippy::too_many_arguments)]
+fn split_by_rows<const N: usize, F>(
+    ids: &[u32],
+    dim: usize,
+    parts: usize,
+    spec: &[Slot; N],
+    table: &mut [f32],
+    state: [&mut [f32]; N],
+    squares: &mut Vec<f32>,
+    run: F,
+) where
+    F: Fn(
+            std::ops::Range<usize>,
+            std::ops::Range<usize>,
+            &mut [f32],
+            [&mut [f32]; N],
+            &mut Vec<f32>,
+        ) + Sync,
+{
+    let num_rows = table.len() / dim;
     if parts <= 1 {
-        step_rows_lazy::<C, N>(kernel, spec, grad, 0..len, 0, table, state, occurrences, squares);
+        run(0..ids.len(), 0..num_rows, table, state, squares);
         return;
     }
     std::thread::scope(|scope| {
-        let (mut table, mut state) = (table, state);
-        for range in split_evenly(len, parts).into_iter().rev() {
-            let first = grad.ids()[range.start] as usize;
+        let run = &run;
+        let (mut table, mut state, mut end) = (table, state, num_rows);
+        for range in split_evenly(ids.len(), parts).into_iter().rev() {
+            let first = ids[range.start] as usize;
             let (rest, mine) = table.split_at_mut(first * dim);
             let (rest_state, my_state) = split_slots(state, spec, first, dim);
             (table, state) = (rest, rest_state);
-            let last = range.start == 0;
-            let run = move || {
-                let mut squares = Vec::new();
-                step_rows_lazy::<C, N>(
-                    kernel,
-                    spec,
-                    grad,
-                    range,
-                    first,
-                    mine,
-                    my_state,
-                    occurrences,
-                    &mut squares,
-                );
-            };
-            if last {
-                run();
+            let rows = first..end;
+            end = first;
+            if range.start == 0 {
+                run(range, rows, mine, my_state, squares);
             } else {
-                scope.spawn(run);
+                scope.spawn(move || run(range, rows, mine, my_state, &mut Vec::new()));
             }
         }
     });
@@ -1083,9 +1117,7 @@ fn step_rows_lazy_inline<C: Rule<N>, const N: usize>(
 }
 
 /// The lazy step of a [`GatherGrad`] for a rule without element slots, on
-/// `threads` threads when it is large, each owning the table rows from
-/// its first id to the next thread's first id, and their state (the same
-/// bits for any number).
+/// `threads` threads when it is large (see [`split_by_rows`]).
 #[allow(clippy::too_many_arguments)]
 fn step_gather_lazy_split<C: Rule<N>, const N: usize>(
     kernel: C::Kernel,
@@ -1097,30 +1129,11 @@ fn step_gather_lazy_split<C: Rule<N>, const N: usize>(
     occurrences: bool,
     squares: &mut Vec<f32>,
 ) {
-    let (len, dim) = (grad.len(), grad.dim());
-    let num_rows = table.len() / dim;
-    let parts = threads.parts_for(grad.batch_ids().len() * dim, MIN_FLOATS_PER_THREAD);
-    if parts <= 1 {
-        let args = (kernel, spec, grad, 0..num_rows, table, state, occurrences);
-        step_gather_lazy::<C, N>(args, squares);
-        return;
-    }
-    std::thread::scope(|scope| {
-        let (mut table, mut state, mut end) = (table, state, num_rows);
-        for range in split_evenly(len, parts).into_iter().rev() {
-            let first = grad.ids()[range.start] as usize;
-            let (rest, mine) = table.split_at_mut(first * dim);
-            let (rest_state, my_state) = split_slots(state, spec, first, dim);
-            (table, state) = (rest, rest_state);
-            let args = (kernel, spec, grad, first..end, mine, my_state, occurrences);
-            end = first;
-            if range.start == 0 {
-                step_gather_lazy::<C, N>(args, squares);
-            } else {
-                scope.spawn(move || step_gather_lazy::<C, N>(args, &mut Vec::new()));
-            }
-        }
-    });
+    let parts = threads.parts_for(grad.batch_ids().len() * grad.dim(), MIN_FLOATS_PER_THREAD);
+    let run = |_, rows, table: &mut [f32], state: [&mut [f32]; N], squares: &mut Vec<f32>| {
+        step_gather_lazy::<C, N>((kernel, spec, grad, rows, table, state, occurrences), squares)
+    };
+    split_by_rows(grad.ids(), grad.dim(), parts, spec, table, state, squares, run);
 }
 
 /// The arguments of [`step_gather_lazy`]: the kernel, the state layout,
@@ -1162,14 +1175,10 @@ fn step_gather_lazy_inline<C: Rule<N>, const N: usize>(
     let dim = grad.dim();
     let mut buf = vec![0.0; dim];
     let owned = |id: u32| rows.contains(&(id as usize));
-    let prefetch = |table: &[f32], state: &[&mut [f32]; N], id: u32| {
-        let at = (id as usize - rows.start) * dim;
-        crate::kernels::simd::prefetch(table, at, dim);
-        for (slot, kind) in state.iter().zip(spec) {
-            if let Slot::Element(_) = kind {
-                crate::kernels::simd::prefetch(slot, at, dim);
-            }
-        }
+    // The rule has no element slots (see `Stepper::step_gather`): only
+    // the table rows are worth asking for ahead.
+    let prefetch = |table: &[f32], id: u32| {
+        crate::kernels::simd::prefetch(table, (id as usize - rows.start) * dim, dim);
     };
     // `g²` as the kernel reads it: empty if it does not.
     let g2_of = |g: &[f32], squares: &mut Vec<f32>| {
@@ -1184,7 +1193,7 @@ fn step_gather_lazy_inline<C: Rule<N>, const N: usize>(
             (batch.get(p + ROW_PREFETCH_DISTANCE), singles.get(p + ROW_PREFETCH_DISTANCE))
         {
             if owned(next) {
-                prefetch(table, &state, next);
+                prefetch(table, next);
             }
         }
         if !single || !owned(id) {
@@ -1203,7 +1212,7 @@ fn step_gather_lazy_inline<C: Rule<N>, const N: usize>(
     let mut sum = vec![0.0; dim];
     for (k, &i) in repeated[from..to].iter().enumerate() {
         if let Some(&next) = repeated[from..to].get(k + ROW_PREFETCH_DISTANCE) {
-            prefetch(table, &state, ids[next as usize]);
+            prefetch(table, ids[next as usize]);
             grad.prefetch(next as usize);
         }
         let i = i as usize;

@@ -10,7 +10,7 @@
 //! The pinned numbers come from Keras 3.15 (TensorFlow 2.21) and PyTorch
 //! 2.15 on CPU, run by the scripts pasted above each table.
 
-use embkit::layers::Constraint;
+use embkit::layers::{Constraint, Regularizer};
 use embkit::optim::{
     AdamFlavour, AdamWConfig, Flavour, FtrlConfig, GradMut, GradientClipping, RowNorm,
     RowWiseAdagradConfig, TableUpdates,
@@ -483,9 +483,11 @@ struct BatchCase {
 fn batch_case() -> impl Strategy<Value = BatchCase> {
     (1usize..16, 1usize..6).prop_flat_map(|(num_embeddings, dim)| {
         let table = prop::collection::vec(-1.0f32..1.0, num_embeddings * dim);
+        // Signed zeros too: `scale_grad_by_freq` turns -0 into 0.
+        let value = prop_oneof![8 => -2.0f32..2.0, 1 => Just(0.0f32), 1 => Just(-0.0f32)];
         let batch = (0usize..12).prop_flat_map(move |n| {
             let ids = prop::collection::vec(0..num_embeddings as u32, n);
-            (ids, prop::collection::vec(-2.0f32..2.0, n * dim))
+            (ids, prop::collection::vec(value.clone(), n * dim))
         });
         let steps = prop::collection::vec(batch, STEPS);
         (table, steps).prop_map(move |(table, steps)| BatchCase {
@@ -502,13 +504,19 @@ fn batch_case() -> impl Strategy<Value = BatchCase> {
 fn fused_step_equals_backward_then_step(
     optimizer: &OptimizerConfig,
     table: &EmbeddingConfig,
+    lora: bool,
     case: &BatchCase,
     threads: usize,
 ) -> Result<(), TestCaseError> {
+    use rand::{rngs::StdRng, SeedableRng};
     let weights = ArrayView2::from_shape((case.num_embeddings, case.dim), &case.table)
         .expect("the case's shape");
     let mut apart = Embedding::from_pretrained_with(weights, table.clone())?;
     let mut fused = Embedding::from_pretrained_with(weights, table.clone())?;
+    if lora {
+        apart.enable_lora(1, None, &mut StdRng::seed_from_u64(3))?;
+        fused.enable_lora(1, None, &mut StdRng::seed_from_u64(3))?;
+    }
     let (mut apart_opt, mut fused_opt) = (optimizer.build()?, optimizer.build()?);
     fused.set_threads(Threads::new(threads)?);
     fused_opt.set_threads(Threads::new(threads)?);
@@ -519,7 +527,20 @@ fn fused_step_equals_backward_then_step(
         fused.backward_step(ids, upstream, fused_opt.as_mut(), "table")?;
         fused_opt.finish_step();
         prop_assert_eq!(bits(apart.weights()), bits(fused.weights()));
+        prop_assert_eq!(apart.lora_a(), fused.lora_a());
+        prop_assert_eq!(apart.lora_b(), fused.lora_b());
     }
+    // The optimizers' states too: one more step of both, on every row
+    // through `backward` and `step`, differs where a state does.
+    let ids: Vec<u32> = (0..case.num_embeddings as u32).collect();
+    let upstream = vec![0.5; case.num_embeddings * case.dim];
+    for (table, optimizer) in [(&mut apart, &mut apart_opt), (&mut fused, &mut fused_opt)] {
+        table.backward(&ids, &upstream)?;
+        table.step(optimizer.as_mut(), "table")?;
+    }
+    prop_assert_eq!(bits(apart.weights()), bits(fused.weights()));
+    prop_assert_eq!(apart.lora_a(), fused.lora_a());
+    prop_assert_eq!(apart.lora_b(), fused.lora_b());
     Ok(())
 }
 
@@ -532,6 +553,7 @@ proptest! {
         padding in any::<bool>(),
         by_freq in any::<bool>(),
         non_neg in any::<bool>(),
+        other in 0usize..8,
         threads in 1usize..4,
     ) {
         let mut table = EmbeddingConfig::new(case.num_embeddings, case.dim)
@@ -539,12 +561,21 @@ proptest! {
         if padding {
             table = table.with_padding_idx(0);
         }
-        if non_neg {
+        // (Keras refuses a constraint with LoRA, and so does embkit.)
+        if non_neg && other != 0 {
             table = table.with_constraint(Constraint::non_neg());
         }
+        // Now and then the options that step apart: LoRA, a regulariser,
+        // a frozen table.
+        table = match other {
+            1 => table.with_regularizer(Regularizer::l2(0.1)),
+            2 => table.with_trainable(false),
+            _ => table,
+        };
         fused_step_equals_backward_then_step(
             &optimizer.with_table_updates(mode),
             &table,
+            other == 0,
             &case,
             threads,
         )?;
@@ -580,7 +611,7 @@ fn a_large_fused_step_equals_backward_then_step_on_any_thread_count() -> Result<
         for by_freq in [false, true] {
             let table = EmbeddingConfig::new(num_embeddings, dim).with_scale_grad_by_freq(by_freq);
             for threads in [1, 2, 3] {
-                fused_step_equals_backward_then_step(optimizer, &table, &case, threads)
+                fused_step_equals_backward_then_step(optimizer, &table, false, &case, threads)
                     .map_err(|e| Error::InvalidState(format!("{optimizer:?}, {threads}: {e}")))?;
             }
         }
@@ -619,6 +650,22 @@ fn backward_step_refuses_a_non_finite_upstream_and_changes_nothing() -> Result<(
     let w = table.weights();
     assert!((w[2] - (0.25 - 0.001)).abs() < 1e-6 && (w[3] - (0.75 + 0.001)).abs() < 1e-6, "{w:?}");
     assert_eq!(adam.iterations(), 0);
+
+    // A NaN at a padding position does not reach the table: no error, as
+    // with `backward` and `step`.
+    let config = EmbeddingConfig::new(2, 2).with_padding_idx(0);
+    let mut padded = Embedding::from_pretrained_with(weights.view(), config)?;
+    let mut sgd = OptimizerConfig::from(SgdConfig::new().with_learning_rate(0.5)).build()?;
+    padded.backward_step(&[0, 1], &[f32::NAN, 0.0, 1.0, 1.0], sgd.as_mut(), "t")?;
+    assert_eq!(padded.weights(), &[0.5, -0.5, -0.25, 0.25]);
+
+    // With LoRA (stepped apart) the upstream is checked all the same.
+    let mut lora = Embedding::from_pretrained(weights.view(), false)?;
+    lora.enable_lora(1, None, &mut <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(3))?;
+    let (a, b) = (lora.lora_a().map(<[f32]>::to_vec), lora.lora_b().map(<[f32]>::to_vec));
+    let err = lora.backward_step(&[1], &[f32::NAN, 0.0], sgd.as_mut(), "t");
+    assert!(matches!(err, Err(Error::NonFiniteValue { index: 0, .. })), "{err:?}");
+    assert_eq!((lora.lora_a().map(<[f32]>::to_vec), lora.lora_b().map(<[f32]>::to_vec)), (a, b));
     Ok(())
 }
 
