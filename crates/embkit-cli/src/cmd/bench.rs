@@ -9,7 +9,7 @@
 //! | W3 | `Embedding::forward_into` on a 10k x 8 table | the same loop |
 //! | W4 | `EmbeddingBag::forward` (sum, offsets) | per-bag row sums |
 //! | W5 | `forward_into` + `backward_step` (SGD; also `backward` + `step`) | gather + fused `t[id] -= lr g` |
-//! | W6 | as W5, SparseAdam / sparse Adagrad | gather + slot-map coalescing + row update |
+//! | W6 | `forward_into` + `backward` + `step`, SparseAdam / sparse Adagrad (also `backward_step`) | gather + slot-map coalescing + row update |
 //! | W7 | `Sequential::fit`, RMSprop (dense table updates) | a hand-written training loop |
 //!
 //! Both sides run on the given thread count: embkit through
@@ -105,8 +105,10 @@ pub struct Args {
     #[arg(long)]
     pub plot: Option<PathBuf>,
     /// Measure nothing: read the JSON lines of earlier `--json` runs (and
-    /// of `shared/bench/limit`, shown as "limit here") from these files,
-    /// comma-separated, then print the table and draw `--plot`.
+    /// of `shared/bench/limit` and PyTorch's `shared/bench/ref` scripts run
+    /// on this machine, shown as "limit (here)" and "torch (here)") from
+    /// these files, comma-separated, then print the table and draw
+    /// `--plot`.
     #[arg(long, value_delimiter = ',')]
     pub replot: Vec<PathBuf>,
     /// Seed of the table values and upstream gradients (N(0, 1)).
@@ -356,6 +358,9 @@ enum Role {
     Baseline,
     /// `shared/bench/limit` run on this machine (read with `--replot`).
     LimitHere,
+    /// PyTorch's reference scripts (`shared/bench/ref/torch_ops.py`,
+    /// `train_torch.py`) run on this machine (read with `--replot`).
+    TorchHere,
     /// Anything else.
     Other,
 }
@@ -367,6 +372,7 @@ impl Role {
             Role::EmbkitAlt => "embkit-alt",
             Role::Baseline => "baseline",
             Role::LimitHere => "limit-here",
+            Role::TorchHere => "torch-here",
             Role::Other => "other",
         }
     }
@@ -381,6 +387,8 @@ impl Role {
         let system = record.get("system").and_then(Value::as_str).unwrap_or("");
         if system.starts_with("limit") {
             Role::LimitHere
+        } else if system.starts_with("torch") {
+            Role::TorchHere
         } else if system.starts_with("embkit") {
             Role::Embkit
         } else {
@@ -728,19 +736,19 @@ impl Bench<'_> {
             let mut optimizer = opt.config().build()?;
             optimizer.set_threads(Threads::new(t)?);
             table.set_threads(Threads::new(t)?);
-            let times = time_fn(self.reps, 1, || {
+            // Both public paths: `backward_step` (fused where the rule
+            // fuses: SGD) and `backward` then `step` (the summed gradient
+            // written out and read back). The headline is the one the
+            // rule is fastest with: Adam and Adagrad sum first either way,
+            // and `backward_step` adds its check of the upstream rows.
+            let fused = time_fn(self.reps, 1, || {
                 table.forward_into(black_box(ids), &mut out)?;
                 black_box(&out);
                 table.backward_step(ids, &upstream, optimizer.as_mut(), "embedding")?;
                 optimizer.finish_step();
                 Ok(())
             })?;
-            let system =
-                format!("embkit-{} forward_into + backward_step ({})", version(), opt_label(opt));
-            embkit.push(record(&system, Role::Embkit, &work, t, t, &times));
-            // The same step with the summed gradient written out
-            // (`backward`) and read back (`step`).
-            let times = time_fn(self.reps, 1, || {
+            let apart = time_fn(self.reps, 1, || {
                 table.forward_into(black_box(ids), &mut out)?;
                 black_box(&out);
                 table.backward(ids, &upstream)?;
@@ -748,10 +756,18 @@ impl Bench<'_> {
                 optimizer.finish_step();
                 Ok(())
             })?;
-            let system =
-                format!("embkit-{} forward_into + backward + step ({})", version(), opt_label(opt));
-            let mut r = record(&system, Role::EmbkitAlt, &work, t, t, &times);
-            r.insert("label".into(), json!("`backward`, then `step`"));
+            let fused_name = format!("forward_into + backward_step ({})", opt_label(opt));
+            let apart_name = format!("forward_into + backward + step ({})", opt_label(opt));
+            let (head, alt, alt_label) = if opt == Opt::Sgd {
+                ((fused_name, fused), (apart_name, apart), "`backward`, then `step`")
+            } else {
+                ((apart_name, apart), (fused_name, fused), "`backward_step`")
+            };
+            let system = format!("embkit-{} {}", version(), head.0);
+            embkit.push(record(&system, Role::Embkit, &work, t, t, &head.1));
+            let system = format!("embkit-{} {}", version(), alt.0);
+            let mut r = record(&system, Role::EmbkitAlt, &work, t, t, &alt.1);
+            r.insert("label".into(), json!(alt_label));
             embkit.push(r);
         }
         let embkit_peak = peak_rss_mb();
@@ -1446,7 +1462,8 @@ fn threads_of(r: &Map<String, Value>) -> usize {
 
 /// The first record of `role` for `key` at `threads`; for the limit
 /// program, the best of its variants at `threads` or fewer (its W3 has one
-/// thread only), as ANCHORS.md compares.
+/// thread only), and for PyTorch the best at `threads`, as ANCHORS.md
+/// compares.
 fn find<'a>(
     records: &'a [Map<String, Value>],
     key: &str,
@@ -1457,6 +1474,10 @@ fn find<'a>(
     if role == Role::LimitHere {
         matching
             .filter(|r| threads_of(r) <= threads)
+            .max_by(|a, b| rate_of(a).unwrap_or(0.0).total_cmp(&rate_of(b).unwrap_or(0.0)))
+    } else if role == Role::TorchHere {
+        matching
+            .filter(|r| threads_of(r) == threads)
             .max_by(|a, b| rate_of(a).unwrap_or(0.0).total_cmp(&rate_of(b).unwrap_or(0.0)))
     } else {
         matching.find(|r| threads_of(r) == threads)
@@ -1504,6 +1525,7 @@ fn summary_table(records: &[Map<String, Value>], anchors: &Anchors) -> Vec<Strin
     let mut records = records.to_vec();
     annotate(&mut records, anchors);
     let here = records.iter().any(|r| Role::of(r) == Role::LimitHere);
+    let torch_here = records.iter().any(|r| Role::of(r) == Role::TorchHere);
     let mut threads: Vec<usize> = records.iter().map(threads_of).collect();
     threads.sort_unstable();
     threads.dedup();
@@ -1518,6 +1540,9 @@ fn summary_table(records: &[Map<String, Value>], anchors: &Anchors) -> Vec<Strin
     let mut head = vec!["workload", "thr", "embkit", "baseline", "embkit ÷ baseline"];
     if here {
         head.extend(["limit (here)", "embkit ÷ limit (here)"]);
+    }
+    if torch_here {
+        head.extend(["torch (here)", "embkit ÷ torch (here)"]);
     }
     head.push("peak RSS embkit / baseline");
     let mut lines = vec!["This machine, one run:".to_string(), String::new()];
@@ -1534,10 +1559,14 @@ fn summary_table(records: &[Map<String, Value>], anchors: &Anchors) -> Vec<Strin
             let e_rate = embkit.and_then(rate_of);
             let b_rate = baseline.and_then(rate_of);
             let l_rate = find(&records, key, t, Role::LimitHere).and_then(rate_of);
+            let t_rate = find(&records, key, t, Role::TorchHere).and_then(rate_of);
             let mut row = vec![label.clone(), t.to_string(), rate(e_rate), rate(b_rate)];
             row.push(ratio(e_rate, b_rate));
             if here {
                 row.extend([rate(l_rate), ratio(e_rate, l_rate)]);
+            }
+            if torch_here {
+                row.extend([rate(t_rate), ratio(e_rate, t_rate)]);
             }
             let peak = |r: Option<&Map<String, Value>>| {
                 r.and_then(|r| r.get("peak_rss_mb")?.as_f64()).map(|mb| format!("{mb:.0} MB"))
@@ -1558,6 +1587,9 @@ fn summary_table(records: &[Map<String, Value>], anchors: &Anchors) -> Vec<Strin
                 ];
                 if here {
                     row.extend([rate(l_rate), ratio(a_rate, l_rate)]);
+                }
+                if torch_here {
+                    row.extend([rate(t_rate), ratio(a_rate, t_rate)]);
                 }
                 row.push("-".into());
                 lines.push(format!("| {} |", row.join(" | ")));
@@ -1609,9 +1641,13 @@ fn draw_plot(records: &[Map<String, Value>], anchors: &Anchors, path: &Path) -> 
     threads.sort_unstable();
     threads.dedup();
     let here = records.iter().any(|r| Role::of(r) == Role::LimitHere);
+    let torch_here = records.iter().any(|r| Role::of(r) == Role::TorchHere);
     let mut series: Vec<String> = vec!["embkit".into(), "baseline (plain loop)".into()];
     if here {
         series.push("limit (here)".into());
+    }
+    if torch_here {
+        series.push("torch (here)".into());
     }
     series.extend(FAMILIES.iter().map(|f| format!("{f} †")));
     let panels: Vec<plot::BarPanel> = threads
@@ -1624,6 +1660,9 @@ fn draw_plot(records: &[Map<String, Value>], anchors: &Anchors, path: &Path) -> 
             values.push(from(Role::Baseline));
             if here {
                 values.push(from(Role::LimitHere));
+            }
+            if torch_here {
+                values.push(from(Role::TorchHere));
             }
             for family in FAMILIES {
                 values.push(keys.iter().map(|k| anchors.get(k, t, family).map(|a| a.0)).collect());
