@@ -1164,14 +1164,7 @@ impl Embedding {
     /// ```
     pub fn backward(&mut self, ids: &[u32], grad_out: &[f32]) -> Result<&RowGrad> {
         let dim = self.config.embedding_dim;
-        if grad_out.len() != ids.len() * dim {
-            return Err(Error::shape(
-                "embedding gradient",
-                format!("[{}, {dim}]", ids.len()),
-                &[grad_out.len()],
-            ));
-        }
-        self.check_ids(ids)?;
+        self.check_backward(ids, grad_out)?;
         self.regularization_loss = 0.0;
 
         let (ids, grad_out) = without_padding(
@@ -1267,14 +1260,7 @@ impl Embedding {
         key: &str,
     ) -> Result<()> {
         let dim = self.config.embedding_dim;
-        if grad_out.len() != ids.len() * dim {
-            return Err(Error::shape(
-                "embedding gradient",
-                format!("[{}, {dim}]", ids.len()),
-                &[grad_out.len()],
-            ));
-        }
-        self.check_ids(ids)?;
+        self.check_backward(ids, grad_out)?;
         if !self.config.trainable {
             return Ok(());
         }
@@ -1311,6 +1297,20 @@ impl Embedding {
             );
         }
         Ok(())
+    }
+
+    /// Checks the input of a backward: one upstream row per id, every id
+    /// in the table.
+    fn check_backward(&self, ids: &[u32], grad_out: &[f32]) -> Result<()> {
+        let dim = self.config.embedding_dim;
+        if grad_out.len() != ids.len() * dim {
+            return Err(Error::shape(
+                "embedding gradient",
+                format!("[{}, {dim}]", ids.len()),
+                &[grad_out.len()],
+            ));
+        }
+        self.check_ids(ids)
     }
 
     /// The gradient of the last [`backward`](Self::backward) (empty with
