@@ -243,8 +243,10 @@ impl Kernel<3> for RmsPropKernel {
     fn zero_gradient_scales_state(self) -> Option<[f32; 3]> {
         // With rho 0 an infinite `v` (from a huge finite gradient) becomes
         // NaN at the next zero-gradient step, and `w` with it: the eager
-        // step does that.
-        (!self.centered && self.momentum <= 0.0 && self.rho > 0.0).then_some([self.rho, 1.0, 1.0])
+        // step does that. With epsilon 0 a `v` of 0 makes the step 0 / 0,
+        // so `w` NaN: that needs each row's `v` at each step, eagerly too.
+        (!self.centered && self.momentum <= 0.0 && self.rho > 0.0 && self.epsilon > 0.0)
+            .then_some([self.rho, 1.0, 1.0])
     }
 
     /// The update, over matching slices of weights, gradient, squared
@@ -292,10 +294,15 @@ impl Kernel<3> for RmsPropKernel {
             return;
         }
         let [v, _, _] = state;
+        // `w` moves by `lr · 0 / √(v + ε)` (Keras) or `lr · 0 / (√v + ε)`
+        // (PyTorch): by 0, except that it is NaN where `v` is NaN, or `v`
+        // and `ε` are both 0 (0 / 0).
+        let epsilon_zero = self.epsilon == 0.0;
         for (w, v) in w.iter_mut().zip(v) {
             *v *= self.rho;
             // A select, not a branch, so the loop vectorises.
-            *w = if v.is_nan() { f32::NAN } else { *w };
+            let nan = v.is_nan() | (epsilon_zero & (*v == 0.0));
+            *w = if nan { f32::NAN } else { *w };
         }
     }
 }
