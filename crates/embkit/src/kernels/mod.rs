@@ -60,12 +60,12 @@ pub(crate) fn gather(
     let run = |ids: &[u32], out: &mut [f32]| match dim {
         // Fixed lengths compile to a few vector moves instead of a call
         // to `memcpy` per row, which dominates for short rows.
-        4 => gather_part(table, 4, ids, out, prefetch, stream, copy_fixed::<4>),
-        8 => gather_part(table, 8, ids, out, prefetch, stream, copy_fixed::<8>),
-        16 => gather_part(table, 16, ids, out, prefetch, stream, copy_fixed::<16>),
-        32 => gather_part(table, 32, ids, out, prefetch, stream, copy_fixed::<32>),
-        64 => gather_part(table, 64, ids, out, prefetch, stream, copy_fixed::<64>),
-        128 => gather_part(table, 128, ids, out, prefetch, stream, copy_fixed::<128>),
+        4 => gather_fixed::<4>(table, ids, out, prefetch, stream),
+        8 => gather_fixed::<8>(table, ids, out, prefetch, stream),
+        16 => gather_fixed::<16>(table, ids, out, prefetch, stream),
+        32 => gather_fixed::<32>(table, ids, out, prefetch, stream),
+        64 => gather_fixed::<64>(table, ids, out, prefetch, stream),
+        128 => gather_fixed::<128>(table, ids, out, prefetch, stream),
         _ => gather_part(table, dim, ids, out, prefetch, stream, <[f32]>::copy_from_slice),
     };
     if parts <= 1 {
@@ -188,6 +188,41 @@ fn gather_part(
         return for_each_row(table, dim, ids, prefetch, |i, row| writer.write(i * dim, row));
     }
     for_each_row(table, dim, ids, prefetch, |i, row| copy(&mut out[i * dim..(i + 1) * dim], row))
+}
+
+/// The gather of one part for rows of `D` floats. Written to the cache,
+/// each row costs one check of its id and `D` floats of vector moves (with
+/// the processor's widest, [`simd::dispatch`]); streamed, as
+/// [`gather_part`].
+#[inline(always)]
+fn gather_fixed<const D: usize>(
+    table: &[f32],
+    ids: &[u32],
+    out: &mut [f32],
+    prefetch: bool,
+    stream: bool,
+) -> Result<(), u32> {
+    if stream {
+        return gather_part(table, D, ids, out, prefetch, stream, copy_fixed::<D>);
+    }
+    let rows = table.len() / D;
+    simd::dispatch(
+        #[inline(always)]
+        || {
+            for (i, (&id, out)) in ids.iter().zip(out.chunks_exact_mut(D)).enumerate() {
+                if prefetch {
+                    if let Some(&next) = ids.get(i + PREFETCH_DISTANCE) {
+                        simd::prefetch(table, next as usize * D, D);
+                    }
+                }
+                if id as usize >= rows {
+                    return Err(id);
+                }
+                copy_fixed::<D>(out, &table[id as usize * D..][..D]);
+            }
+            Ok(())
+        },
+    )
 }
 
 /// `dst.copy_from_slice(src)` for rows of `D` floats, as array moves.
