@@ -1289,6 +1289,13 @@ impl Embedding {
         optimizer.step_gather(key, &mut self.weights, &grad)?;
         self.grad.assign_from_rows(&[], &[], dim);
         self.regularization_loss = 0.0;
+        self.apply_constraint();
+        Ok(())
+    }
+
+    /// The [`constraint`](EmbeddingConfig::constraint), on the whole
+    /// table, as Keras does after each optimizer step.
+    fn apply_constraint(&mut self) {
         if let Some(constraint) = &self.config.constraint {
             constraint.apply(
                 &mut self.weights,
@@ -1296,7 +1303,6 @@ impl Embedding {
                 self.config.embedding_dim,
             );
         }
-        Ok(())
     }
 
     /// Checks the input of a backward: one upstream row per id, every id
@@ -1416,13 +1422,7 @@ impl Embedding {
                 optimizer.step_dense(&format!("{key}.lora_b"), &mut lora.b, &lora.grad_b)?;
             }
         }
-        if let Some(constraint) = &self.config.constraint {
-            constraint.apply(
-                &mut self.weights,
-                self.config.num_embeddings,
-                self.config.embedding_dim,
-            );
-        }
+        self.apply_constraint();
         Ok(())
     }
 
