@@ -35,7 +35,15 @@ pub struct RowGrad {
     /// Scratch of a [`GatherGrad`]: per batch position, whether its id
     /// occurs only there.
     singles: Vec<bool>,
+    /// Scratch of a [`GatherGrad`]: per batch position whose id occurs
+    /// several times, the index of that id in `repeated`, with
+    /// [`FIRST_OCCURRENCE`] set at its first position (the other
+    /// positions' values are stale).
+    slots: Vec<u32>,
 }
+
+/// The bit of a [`GatherGrad`] slot that marks an id's first occurrence.
+const FIRST_OCCURRENCE: u32 = 1 << 31;
 
 /// Equal ids, rows, counts and [`squares`](RowGrad::squares).
 impl PartialEq for RowGrad {
@@ -344,11 +352,22 @@ impl<'a> GatherGrad<'a> {
         index.repeated_squares.clear();
         index.singles.clear();
         index.singles.resize(ids.len(), false);
+        // Slots count the repeated ids and flag first occurrences in 32 bits.
+        assert!(index.repeated.len() < FIRST_OCCURRENCE as usize, "under 2^31 repeated ids");
+        resize_for_overwrite(&mut index.slots, ids.len());
         let keys = index.sort.keys();
+        let mut k = 0;
         for (i, &count) in index.counts.iter().enumerate() {
+            let run = &keys[index.starts[i] as usize..index.starts[i + 1] as usize];
             if count == 1 {
-                index.singles[key_position(keys[index.starts[i] as usize])] = true;
+                index.singles[key_position(run[0])] = true;
+                continue;
             }
+            index.slots[key_position(run[0])] = k | FIRST_OCCURRENCE;
+            for &key in &run[1..] {
+                index.slots[key_position(key)] = k;
+            }
+            k += 1;
         }
         let index = &*index;
         Self { index, keys: index.sort.keys(), batch: ids, upstream, by_freq }
@@ -364,6 +383,56 @@ impl<'a> GatherGrad<'a> {
     /// [`single_row`](Self::single_row)).
     pub fn singles(&self) -> &'a [bool] {
         &self.index.singles
+    }
+
+    /// For batch position `p` whose id occurs several times: the index of
+    /// that id in [`repeated`](Self::repeated), and whether `p` is its
+    /// first occurrence.
+    #[inline(always)]
+    pub(crate) fn repeated_slot(&self, p: usize) -> (usize, bool) {
+        debug_assert!(!self.singles()[p], "position {p} holds an id seen once");
+        let slot = self.index.slots[p];
+        ((slot & !FIRST_OCCURRENCE) as usize, slot & FIRST_OCCURRENCE != 0)
+    }
+
+    /// Adds the upstream row of batch position `p`, an occurrence of the
+    /// `k`-th repeated id ([`repeated_slot`](Self::repeated_slot)), to
+    /// that id's gradient row in `sum` and, if given, to its sums of
+    /// squares in `squares`, both started at its first occurrence. Called
+    /// for every occurrence in batch order, then
+    /// [`finish_squares`](Self::finish_squares), this gives the bits of
+    /// [`row`](Self::row) and [`row_squares`](Self::row_squares), reading
+    /// the upstream rows in sequence instead of by id.
+    #[inline(always)]
+    pub(crate) fn add_occurrence(
+        &self,
+        p: usize,
+        k: usize,
+        first: bool,
+        sum: &mut [f32],
+        squares: Option<&mut [f32]>,
+    ) {
+        let dim = self.index.dim;
+        let g = &self.upstream[p * dim..][..dim];
+        let factor = self.by_freq.then(|| {
+            let count = self.index.counts[self.index.repeated[k] as usize];
+            count_factor(count as usize)
+        });
+        add_row(sum, g, first, factor);
+        if let Some(squares) = squares {
+            add_square(squares, g, first);
+        }
+    }
+
+    /// Ends the sums of squares that [`add_occurrence`](Self::add_occurrence)
+    /// gathered for the `k`-th repeated id: with `scale_grad_by_freq`
+    /// scales them by `(1/count)²`.
+    #[inline(always)]
+    pub(crate) fn finish_squares(&self, k: usize, squares: &mut [f32]) {
+        if self.by_freq {
+            let count = self.index.counts[self.index.repeated[k] as usize];
+            scale_squares(squares, count as usize);
+        }
     }
 
     /// The indices (into [`ids`](Self::ids)) of the ids seen more than
@@ -390,18 +459,6 @@ impl<'a> GatherGrad<'a> {
         let key = (u64::from(self.batch[p]) << 32) | p as u64;
         sum_run(&[key], self.upstream, true, buf);
         buf
-    }
-
-    /// Asks for the upstream row of the first occurrence of row `i`, if
-    /// there is one, to be brought into the cache.
-    #[inline(always)]
-    pub(crate) fn prefetch(&self, i: usize) {
-        if let Some(&start) = self.index.starts.get(i) {
-            if let Some(&key) = self.keys.get(start as usize) {
-                let dim = self.index.dim;
-                simd::prefetch(self.upstream, key_position(key) * dim, dim);
-            }
-        }
     }
 
     /// The sorted, unique ids that have a gradient row.
@@ -513,9 +570,9 @@ impl<'a> GatherGrad<'a> {
 
 /// Resizes `v` to `len` without writing the values it keeps: for buffers
 /// the caller overwrites entirely.
-fn resize_for_overwrite(v: &mut Vec<f32>, len: usize) {
+fn resize_for_overwrite<T: Copy + Default>(v: &mut Vec<T>, len: usize) {
     if v.len() < len {
-        v.resize(len, 0.0);
+        v.resize(len, T::default());
     } else {
         v.truncate(len);
     }
@@ -671,22 +728,9 @@ fn sum_runs(
 #[inline(always)]
 fn sum_run(run: &[u64], grads: &[f32], by_freq: bool, acc: &mut [f32]) {
     let dim = acc.len();
-    let upstream = |key: u64| &grads[key_position(key) * dim..][..dim];
-    if by_freq {
-        let factor = (1.0 / run.len() as f64) as f32;
-        acc.fill(0.0);
-        for &key in run {
-            for (a, &g) in acc.iter_mut().zip(upstream(key)) {
-                *a = g.mul_add(factor, *a);
-            }
-        }
-        return;
-    }
-    acc.copy_from_slice(upstream(run[0]));
-    for &key in &run[1..] {
-        for (a, &g) in acc.iter_mut().zip(upstream(key)) {
-            *a += g;
-        }
+    let factor = by_freq.then(|| count_factor(run.len()));
+    for (j, &key) in run.iter().enumerate() {
+        add_row(acc, &grads[key_position(key) * dim..][..dim], j == 0, factor);
     }
 }
 
@@ -695,26 +739,65 @@ fn sum_run(run: &[u64], grads: &[f32], by_freq: bool, acc: &mut [f32]) {
 #[inline(always)]
 fn sum_run_squares(run: &[u64], grads: &[f32], by_freq: bool, sq: &mut [f32]) {
     let dim = sq.len();
-    let upstream = |key: u64| &grads[key_position(key) * dim..][..dim];
+    for (j, &key) in run.iter().enumerate() {
+        add_square(sq, &grads[key_position(key) * dim..][..dim], j == 0);
+    }
     if by_freq {
-        sq.fill(0.0);
-        for &key in run {
-            for (s, &g) in sq.iter_mut().zip(upstream(key)) {
-                *s += g * g;
+        scale_squares(sq, run.len());
+    }
+}
+
+/// PyTorch's `scale_grad_by_freq` factor of an id seen `count` times:
+/// `(float)(1.0 / count)`.
+#[inline(always)]
+fn count_factor(count: usize) -> f32 {
+    (1.0 / count as f64) as f32
+}
+
+/// One occurrence's row `g` added to the sum `acc` of its id's rows, in
+/// batch order: the first one copied, the others added; with a `factor`
+/// (`scale_grad_by_freq`) `acc = fma(g, factor, acc)` from zero.
+#[inline(always)]
+fn add_row(acc: &mut [f32], g: &[f32], first: bool, factor: Option<f32>) {
+    match factor {
+        Some(factor) => {
+            if first {
+                acc.fill(0.0);
+            }
+            for (a, &g) in acc.iter_mut().zip(g) {
+                *a = g.mul_add(factor, *a);
             }
         }
-        let factor = (1.0 / run.len() as f64) as f32;
-        sq.iter_mut().for_each(|s| *s *= factor * factor);
-        return;
+        None if first => acc.copy_from_slice(g),
+        None => {
+            for (a, &g) in acc.iter_mut().zip(g) {
+                *a += g;
+            }
+        }
     }
-    for (s, &g) in sq.iter_mut().zip(upstream(run[0])) {
-        *s = g * g;
-    }
-    for &key in &run[1..] {
-        for (s, &g) in sq.iter_mut().zip(upstream(key)) {
+}
+
+/// One occurrence's `g²` added to the sums of squares `sq`: the first one
+/// written (`0 + g²` has the same bits: `g²` is never -0).
+#[inline(always)]
+fn add_square(sq: &mut [f32], g: &[f32], first: bool) {
+    if first {
+        for (s, &g) in sq.iter_mut().zip(g) {
+            *s = g * g;
+        }
+    } else {
+        for (s, &g) in sq.iter_mut().zip(g) {
             *s += g * g;
         }
     }
+}
+
+/// The sums of squares of an id seen `count` times scaled by `(1/count)²`
+/// (`scale_grad_by_freq`).
+#[inline(always)]
+fn scale_squares(sq: &mut [f32], count: usize) {
+    let factor = count_factor(count);
+    sq.iter_mut().for_each(|s| *s *= factor * factor);
 }
 
 #[cfg(test)]

@@ -32,8 +32,12 @@ pub fn run(args: Args) -> Result<()> {
     let kind = ModelKind::of_dir(&args.model)
         .with_context(|| format!("loading the model in {}", args.model.display()))?;
     let mut classifier = match kind {
-        ModelKind::Sequential => Classifier::Sequence(TextClassifier::load(&args.model)?.0),
-        ModelKind::BagClassifier => Classifier::Bag(BagTextClassifier::load(&args.model)?),
+        ModelKind::Sequential => {
+            Classifier::Sequence(Box::new(TextClassifier::load(&args.model)?.0))
+        }
+        ModelKind::BagClassifier => {
+            Classifier::Bag(Box::new(BagTextClassifier::load(&args.model)?))
+        }
         other => bail!(
             "{}: a {other} model does not label texts (predict takes a text classifier; word \
              vectors answer `embkit neighbors` and `embkit analogy`, and `embkit evaluate` scores \
@@ -98,8 +102,8 @@ pub fn run(args: Args) -> Result<()> {
 
 /// A loaded text classifier of either architecture.
 enum Classifier {
-    Sequence(TextClassifier),
-    Bag(BagTextClassifier),
+    Sequence(Box<TextClassifier>),
+    Bag(Box<BagTextClassifier>),
 }
 
 impl Classifier {

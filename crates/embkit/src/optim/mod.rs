@@ -534,6 +534,20 @@ struct Stepper<C, const N: usize> {
     /// Scratch: a [`GatherGrad`]'s rows summed, for the rules that step
     /// summed rows.
     summed: RowGrad,
+    /// Scratch of each thread of a lazy step.
+    parts: Vec<PartScratch>,
+}
+
+/// The scratch of one thread of a lazy step.
+#[derive(Debug, Clone, Default)]
+struct PartScratch {
+    /// `g²` of a row, when the kernel reads it.
+    squares: Vec<f32>,
+    /// The gradient rows of the repeated ids of a [`GatherGrad`], summed
+    /// in batch order.
+    sums: Vec<f32>,
+    /// Their sums of squares, when the kernel reads the occurrences'.
+    sum_squares: Vec<f32>,
 }
 
 /// Floats of zero gradient a dense step applies at a time to the rows
@@ -560,6 +574,7 @@ impl<C: Rule<N>, const N: usize> Stepper<C, N> {
             saved: Vec::new(),
             threads: Threads::single(),
             summed: RowGrad::default(),
+            parts: Vec::new(),
         }
     }
 
@@ -610,7 +625,7 @@ impl<C: Rule<N>, const N: usize> Stepper<C, N> {
             table,
             state,
             occurrences,
-            &mut self.squares,
+            &mut self.parts,
         );
         Ok(())
     }
@@ -862,7 +877,7 @@ impl<C: Rule<N>, const N: usize> Stepper<C, N> {
                 table,
                 state,
                 occurrences,
-                squares,
+                &mut self.parts,
             );
         }
         Ok(())
@@ -976,14 +991,14 @@ fn step_rows_lazy_split<C: Rule<N>, const N: usize>(
     table: &mut [f32],
     state: [&mut [f32]; N],
     occurrences: bool,
-    squares: &mut Vec<f32>,
+    scratch: &mut Vec<PartScratch>,
 ) {
     let parts = threads.parts_for(grad.len() * grad.dim(), MIN_FLOATS_PER_THREAD);
     let run = |range,
                rows: std::ops::Range<usize>,
                table: &mut [f32],
                state: [&mut [f32]; N],
-               squares: &mut Vec<f32>| {
+               scratch: &mut PartScratch| {
         step_rows_lazy::<C, N>(
             kernel,
             spec,
@@ -993,17 +1008,19 @@ fn step_rows_lazy_split<C: Rule<N>, const N: usize>(
             table,
             state,
             occurrences,
-            squares,
+            &mut scratch.squares,
         )
     };
-    split_by_rows(grad.ids(), grad.dim(), parts, spec, table, state, squares, run);
+    split_by_rows(grad.ids(), grad.dim(), parts, spec, table, state, scratch, run);
 }
 
-/// Runs `run(ids, rows, table, state, squares)` on `parts` threads (the
+/// Runs `run(ids, rows, table, state, scratch)` on `parts` threads (the
 /// caller's among them), each owning the table rows (and their state)
 /// from its first id to the next thread's first id: `ids` is its range of
 /// indices into the sorted `ids`, `rows` the rows it owns, and `table` and
-/// `state` start at the first of them. One part runs `run` on everything.
+/// `state` start at the first of them; each thread has its own of
+/// `scratch` (grown to `parts`, kept for the next step). One part runs
+/// `run` on everything.
 #[allow(clippy::too_many_arguments)]
 fn split_by_rows<const N: usize, F>(
     ids: &[u32],
@@ -1012,7 +1029,7 @@ fn split_by_rows<const N: usize, F>(
     spec: &[Slot; N],
     table: &mut [f32],
     state: [&mut [f32]; N],
-    squares: &mut Vec<f32>,
+    scratch: &mut Vec<PartScratch>,
     run: F,
 ) where
     F: Fn(
@@ -1020,18 +1037,22 @@ fn split_by_rows<const N: usize, F>(
             std::ops::Range<usize>,
             &mut [f32],
             [&mut [f32]; N],
-            &mut Vec<f32>,
+            &mut PartScratch,
         ) + Sync,
 {
     let num_rows = table.len() / dim;
-    if parts <= 1 {
-        run(0..ids.len(), 0..num_rows, table, state, squares);
+    let ranges = split_evenly(ids.len(), parts);
+    if scratch.len() < ranges.len().max(1) {
+        scratch.resize_with(ranges.len().max(1), PartScratch::default);
+    }
+    if ranges.len() <= 1 {
+        run(0..ids.len(), 0..num_rows, table, state, &mut scratch[0]);
         return;
     }
     std::thread::scope(|scope| {
         let run = &run;
         let (mut table, mut state, mut end) = (table, state, num_rows);
-        for range in split_evenly(ids.len(), parts).into_iter().rev() {
+        for (range, scratch) in ranges.into_iter().zip(scratch.iter_mut()).rev() {
             let first = ids[range.start] as usize;
             let (rest, mine) = table.split_at_mut(first * dim);
             let (rest_state, my_state) = split_slots(state, spec, first, dim);
@@ -1039,9 +1060,9 @@ fn split_by_rows<const N: usize, F>(
             let rows = first..end;
             end = first;
             if range.start == 0 {
-                run(range, rows, mine, my_state, squares);
+                run(range, rows, mine, my_state, scratch);
             } else {
-                scope.spawn(move || run(range, rows, mine, my_state, &mut Vec::new()));
+                scope.spawn(move || run(range, rows, mine, my_state, scratch));
             }
         }
     });
@@ -1127,13 +1148,13 @@ fn step_gather_lazy_split<C: Rule<N>, const N: usize>(
     table: &mut [f32],
     state: [&mut [f32]; N],
     occurrences: bool,
-    squares: &mut Vec<f32>,
+    scratch: &mut Vec<PartScratch>,
 ) {
     let parts = threads.parts_for(grad.batch_ids().len() * grad.dim(), MIN_FLOATS_PER_THREAD);
-    let run = |_, rows, table: &mut [f32], state: [&mut [f32]; N], squares: &mut Vec<f32>| {
-        step_gather_lazy::<C, N>((kernel, spec, grad, rows, table, state, occurrences), squares)
+    let run = |_, rows, table: &mut [f32], state: [&mut [f32]; N], scratch: &mut PartScratch| {
+        step_gather_lazy::<C, N>((kernel, spec, grad, rows, table, state, occurrences), scratch)
     };
-    split_by_rows(grad.ids(), grad.dim(), parts, spec, table, state, squares, run);
+    split_by_rows(grad.ids(), grad.dim(), parts, spec, table, state, scratch, run);
 }
 
 /// The arguments of [`step_gather_lazy`]: the kernel, the state layout,
@@ -1151,27 +1172,30 @@ type GatherStep<'g, 'a, C, const N: usize> = (
 );
 
 /// The lazy step of the rows of a [`GatherGrad`] whose ids fall in the
-/// owned rows, with the processor's widest vector instructions. Ids seen
-/// once take their step in batch order, straight from their upstream
-/// rows, so those are read in order; the ids seen several times then sum
-/// their rows and take theirs. Each row takes one step either way, so the
-/// order does not change the result.
+/// owned rows, with the processor's widest vector instructions, in one
+/// pass over the batch, which reads the upstream rows in sequence: an id
+/// seen once takes its step there, straight from its upstream row; the
+/// rows of an id seen several times are summed into `scratch` (in batch
+/// order, as [`GatherGrad::row`] sums them), and those ids take their
+/// step after the pass. Each row takes one step either way, so the order
+/// does not change the result.
 fn step_gather_lazy<C: Rule<N>, const N: usize>(
     args: GatherStep<'_, '_, C, N>,
-    squares: &mut Vec<f32>,
+    scratch: &mut PartScratch,
 ) {
     crate::kernels::simd::dispatch(
         #[inline(always)]
-        || step_gather_lazy_inline::<C, N>(args, squares),
+        || step_gather_lazy_inline::<C, N>(args, scratch),
     )
 }
 
 #[inline(always)]
 fn step_gather_lazy_inline<C: Rule<N>, const N: usize>(
     args: GatherStep<'_, '_, C, N>,
-    squares: &mut Vec<f32>,
+    scratch: &mut PartScratch,
 ) {
     let (kernel, spec, grad, rows, table, mut state, occurrences) = args;
+    let PartScratch { squares, sums, sum_squares } = scratch;
     let dim = grad.dim();
     let mut buf = vec![0.0; dim];
     let owned = |id: u32| rows.contains(&(id as usize));
@@ -1187,16 +1211,30 @@ fn step_gather_lazy_inline<C: Rule<N>, const N: usize>(
             squares_of(g, squares);
         }
     };
+    // The repeated ids of the owned rows, and the sums of their rows (and
+    // of their squares when the kernel reads the occurrences').
+    let (ids, repeated) = (grad.ids(), grad.repeated());
+    let from = repeated.partition_point(|&i| (ids[i as usize] as usize) < rows.start);
+    let to = repeated.partition_point(|&i| (ids[i as usize] as usize) < rows.end);
+    let with_squares = occurrences && C::Kernel::SQUARES;
+    // Every value is written at the id's first occurrence.
+    sums.resize((to - from) * dim, 0.0);
+    sum_squares.resize(if with_squares { (to - from) * dim } else { 0 }, 0.0);
     let (batch, singles) = (grad.batch_ids(), grad.singles());
     for (p, (&id, &single)) in batch.iter().zip(singles).enumerate() {
-        if let (Some(&next), Some(true)) =
-            (batch.get(p + ROW_PREFETCH_DISTANCE), singles.get(p + ROW_PREFETCH_DISTANCE))
-        {
+        if let Some(&next) = batch.get(p + ROW_PREFETCH_DISTANCE) {
             if owned(next) {
                 prefetch(table, next);
             }
         }
-        if !single || !owned(id) {
+        if !owned(id) {
+            continue;
+        }
+        if !single {
+            let (k, first) = grad.repeated_slot(p);
+            let at = (k - from) * dim..(k - from + 1) * dim;
+            let sq = with_squares.then(|| &mut sum_squares[at.clone()]);
+            grad.add_occurrence(p, k, first, &mut sums[at], sq);
             continue;
         }
         let g = grad.single_row(p, &mut buf);
@@ -1205,24 +1243,20 @@ fn step_gather_lazy_inline<C: Rule<N>, const N: usize>(
         let row = id as usize - rows.start;
         apply_to_rows::<C, N>(kernel, spec, dim, table, &mut state, row..row + 1, g, Some(squares));
     }
-    let repeated = grad.repeated();
-    let ids = grad.ids();
-    let from = repeated.partition_point(|&i| (ids[i as usize] as usize) < rows.start);
-    let to = repeated.partition_point(|&i| (ids[i as usize] as usize) < rows.end);
-    let mut sum = vec![0.0; dim];
-    for (k, &i) in repeated[from..to].iter().enumerate() {
-        if let Some(&next) = repeated[from..to].get(k + ROW_PREFETCH_DISTANCE) {
+    for (j, &i) in repeated[from..to].iter().enumerate() {
+        if let Some(&next) = repeated[from..to].get(j + ROW_PREFETCH_DISTANCE) {
             prefetch(table, ids[next as usize]);
-            grad.prefetch(next as usize);
         }
-        let i = i as usize;
-        let g = grad.row(i, &mut sum);
-        if occurrences && C::Kernel::SQUARES {
-            grad.row_squares(i, squares);
+        let at = j * dim..(j + 1) * dim;
+        let g = &sums[at.clone()];
+        if with_squares {
+            squares.clear();
+            squares.extend_from_slice(&sum_squares[at]);
+            grad.finish_squares(from + j, squares);
         } else {
             g2_of(g, squares);
         }
-        let row = ids[i] as usize - rows.start;
+        let row = ids[i as usize] as usize - rows.start;
         apply_to_rows::<C, N>(kernel, spec, dim, table, &mut state, row..row + 1, g, Some(squares));
     }
 }
