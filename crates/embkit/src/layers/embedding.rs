@@ -11,6 +11,7 @@ use super::{Constraint, Regularizer};
 use crate::grad::GatherGrad;
 use crate::kernels::buffer::TableBuffer;
 use crate::optim::GradMut;
+use crate::threads::MIN_FLOATS_PER_THREAD;
 use crate::{kernels, Error, Init, Optimizer, Result, RowGrad, Threads};
 
 /// Settings for an [`Embedding`].
@@ -1267,25 +1268,37 @@ impl Embedding {
         let pad = self.config.padding_row();
         let kept = (&mut self.kept_ids, &mut self.kept_grads);
         let (kept_ids, kept_grads) = without_padding(pad, ids, grad_out, dim, kept);
-        if !kernels::all_finite_on(kept_grads, self.threads) {
-            // The first value of a row that reaches the table.
-            let rows = ids.iter().zip(grad_out.chunks_exact(dim)).enumerate();
-            let (index, value) = rows
-                .filter(|(_, (&id, _))| Some(id) != pad)
-                .flat_map(|(i, (_, row))| {
-                    row.iter().enumerate().map(move |(k, &x)| (i * dim + k, x))
-                })
-                .find(|(_, x)| !x.is_finite())
-                .expect("a kept row is not finite");
-            return Err(Error::NonFiniteValue { what: "the embedding gradient", index, value });
-        }
-        let regularizer = self.config.regularizer;
-        if self.lora.is_some() || regularizer.is_some() {
+        let threads = self.threads;
+        if self.lora.is_some() || self.config.regularizer.is_some() {
+            if !kernels::all_finite_on(kept_grads, threads) {
+                return Err(first_non_finite(ids, grad_out, dim, pad));
+            }
             self.backward(ids, grad_out)?;
             return self.step(optimizer, key);
         }
         let by_freq = self.config.scale_grad_by_freq;
-        let grad = GatherGrad::index(&mut self.fused, kept_ids, kept_grads, dim, by_freq);
+        let fused = &mut self.fused;
+        // The check of the upstream rows and the sort of the ids do not
+        // depend on each other: with more than one thread, the others
+        // check while this one sorts. The sort only fills scratch, so
+        // nothing has moved when the check fails.
+        let parts = threads.parts_for(kept_grads.len(), MIN_FLOATS_PER_THREAD);
+        let (finite, grad) = match Threads::new(threads.get() - 1) {
+            Ok(others) if parts > 1 => std::thread::scope(|scope| {
+                let check = scope.spawn(|| kernels::all_finite_on(kept_grads, others));
+                let grad = GatherGrad::index(fused, kept_ids, kept_grads, dim, by_freq);
+                // `all_finite_on` does not panic: a failed join counts as
+                // not finite.
+                (check.join().unwrap_or(false), grad)
+            }),
+            _ => {
+                let finite = kernels::all_finite_on(kept_grads, threads);
+                (finite, GatherGrad::index(fused, kept_ids, kept_grads, dim, by_freq))
+            }
+        };
+        if !finite {
+            return Err(first_non_finite(ids, grad_out, dim, pad));
+        }
         optimizer.step_gather(key, &mut self.weights, &grad)?;
         self.grad.assign_from_rows(&[], &[], dim);
         self.regularization_loss = 0.0;
@@ -1528,6 +1541,19 @@ pub fn one_hot(ids: &[u32], num_classes: usize) -> Result<Array2<f32>> {
 }
 
 /// `ids` and their upstream rows without the positions holding the
+/// The error of a backward whose upstream rows hold a NaN or an infinity
+/// that would reach the table: the first such value outside the rows of
+/// `pad`, and its index in `grad_out`.
+fn first_non_finite(ids: &[u32], grad_out: &[f32], dim: usize, pad: Option<u32>) -> Error {
+    let rows = ids.iter().zip(grad_out.chunks_exact(dim)).enumerate();
+    let (index, value) = rows
+        .filter(|(_, (&id, _))| Some(id) != pad)
+        .flat_map(|(i, (_, row))| row.iter().enumerate().map(move |(k, &x)| (i * dim + k, x)))
+        .find(|(_, x)| !x.is_finite())
+        .expect("a kept row is not finite");
+    Error::NonFiniteValue { what: "the embedding gradient", index, value }
+}
+
 /// padding row `pad` (copied into `kept` if there are any).
 fn without_padding<'a>(
     pad: Option<u32>,

@@ -623,6 +623,7 @@ fn a_large_fused_step_equals_backward_then_step_on_any_thread_count() -> Result<
 /// the table, the optimizer's state and its step count.
 #[test]
 fn backward_step_refuses_a_non_finite_upstream_and_changes_nothing() -> Result<(), Error> {
+    use rand::SeedableRng;
     let weights = ndarray::array![[0.5, -0.5], [0.25, 0.75]];
     let mut table = Embedding::from_pretrained(weights.view(), false)?;
     let mut adam = OptimizerConfig::from(AdamConfig::new()).build()?;
@@ -666,6 +667,25 @@ fn backward_step_refuses_a_non_finite_upstream_and_changes_nothing() -> Result<(
     let err = lora.backward_step(&[1], &[f32::NAN, 0.0], sgd.as_mut(), "t");
     assert!(matches!(err, Err(Error::NonFiniteValue { index: 0, .. })), "{err:?}");
     assert_eq!((lora.lora_a().map(<[f32]>::to_vec), lora.lora_b().map(<[f32]>::to_vec)), (a, b));
+
+    // A batch large enough for the check to run on other threads while
+    // the ids are sorted: the same refusal, wherever the value is.
+    let (rows, dim, n) = (1000, 8, 1 << 17);
+    let mut big =
+        EmbeddingConfig::new(rows, dim).init(&mut rand::rngs::StdRng::seed_from_u64(4))?;
+    big.set_threads(Threads::new(3)?);
+    let before = big.weights().to_vec();
+    let ids: Vec<u32> = (0..n).map(|i| (i * 7 % rows) as u32).collect();
+    let mut upstream = vec![0.25f32; n * dim];
+    for at in [0, n * dim / 2 + 3, n * dim - 1] {
+        upstream[at] = f32::INFINITY;
+        let err = big.backward_step(&ids, &upstream, sgd.as_mut(), "big");
+        assert!(matches!(err, Err(Error::NonFiniteValue { index, .. }) if index == at), "{err:?}");
+        assert_eq!(big.weights(), &before[..]);
+        upstream[at] = 0.25;
+    }
+    big.backward_step(&ids, &upstream, sgd.as_mut(), "big")?;
+    assert_ne!(big.weights(), &before[..]);
     Ok(())
 }
 
