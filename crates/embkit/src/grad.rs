@@ -37,8 +37,8 @@ pub struct RowGrad {
     singles: Vec<bool>,
     /// Scratch of a [`GatherGrad`]: per batch position whose id occurs
     /// several times, the index of that id in `repeated`, with
-    /// [`FIRST_OCCURRENCE`] set at its first position (the other
-    /// positions' values are stale).
+    /// [`FIRST_OCCURRENCE`] set at its first position (the values at
+    /// positions of ids seen once are left from earlier batches).
     slots: Vec<u32>,
 }
 
@@ -319,7 +319,8 @@ impl RowGrad {
 /// [`Optimizer::step_gather`]: crate::Optimizer::step_gather
 #[derive(Debug, Clone, Copy)]
 pub struct GatherGrad<'a> {
-    /// The ids, counts, run starts and singles (its rows are unused).
+    /// The ids, counts, run starts, singles and slots of the repeated ids
+    /// (its rows are unused).
     index: &'a RowGrad,
     /// The positions sorted by id.
     keys: &'a [u64],
@@ -352,8 +353,8 @@ impl<'a> GatherGrad<'a> {
         index.repeated_squares.clear();
         index.singles.clear();
         index.singles.resize(ids.len(), false);
-        // Slots count the repeated ids and flag first occurrences in 32 bits.
-        assert!(index.repeated.len() < FIRST_OCCURRENCE as usize, "under 2^31 repeated ids");
+        // Slots count the repeated ids and flag first occurrences in 32
+        // bits: at most 2^32 positions make fewer than 2^31 repeated ids.
         resize_for_overwrite(&mut index.slots, ids.len());
         let keys = index.sort.keys();
         let mut k = 0;

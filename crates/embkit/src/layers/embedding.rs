@@ -1287,9 +1287,8 @@ impl Embedding {
             Ok(others) if parts > 1 => std::thread::scope(|scope| {
                 let check = scope.spawn(|| kernels::all_finite_on(kept_grads, others));
                 let grad = GatherGrad::index(fused, kept_ids, kept_grads, dim, by_freq);
-                // `all_finite_on` does not panic: a failed join counts as
-                // not finite.
-                (check.join().unwrap_or(false), grad)
+                // `all_finite_on` does not panic.
+                (check.join().expect("the check of the upstream rows panicked"), grad)
             }),
             _ => {
                 let finite = kernels::all_finite_on(kept_grads, threads);
@@ -1540,7 +1539,6 @@ pub fn one_hot(ids: &[u32], num_classes: usize) -> Result<Array2<f32>> {
     Ok(out)
 }
 
-/// `ids` and their upstream rows without the positions holding the
 /// The error of a backward whose upstream rows hold a NaN or an infinity
 /// that would reach the table: the first such value outside the rows of
 /// `pad`, and its index in `grad_out`.
@@ -1554,6 +1552,7 @@ fn first_non_finite(ids: &[u32], grad_out: &[f32], dim: usize, pad: Option<u32>)
     Error::NonFiniteValue { what: "the embedding gradient", index, value }
 }
 
+/// `ids` and their upstream rows without the positions holding the
 /// padding row `pad` (copied into `kept` if there are any).
 fn without_padding<'a>(
     pad: Option<u32>,

@@ -134,8 +134,9 @@ pub trait Optimizer: std::fmt::Debug + Send {
     /// [`step_rows`](Self::step_rows) with a gradient whose rows are
     /// summed as the step reads them ([`GatherGrad`]): the same values.
     /// embkit's rules without a table-sized state (SGD without momentum,
-    /// row-wise Adagrad) step each id seen once straight from its upstream
-    /// row, in batch order, then sum and step the repeated ids; the others
+    /// row-wise Adagrad) make one pass over the batch, which steps each id
+    /// seen once straight from its upstream row and sums the rows of the
+    /// repeated ids, then step those; the others
     /// read the table and their state best in id order, so they sum the
     /// rows first. The default implementation sums them into a [`RowGrad`]
     /// and calls [`step_rows`](Self::step_rows).
@@ -1019,8 +1020,8 @@ fn step_rows_lazy_split<C: Rule<N>, const N: usize>(
 /// from its first id to the next thread's first id: `ids` is its range of
 /// indices into the sorted `ids`, `rows` the rows it owns, and `table` and
 /// `state` start at the first of them; each thread has its own of
-/// `scratch` (grown to `parts`, kept for the next step). One part runs
-/// `run` on everything.
+/// `scratch` (grown to the number of threads used, kept for the next
+/// step). One part runs `run` on everything.
 #[allow(clippy::too_many_arguments)]
 fn split_by_rows<const N: usize, F>(
     ids: &[u32],
