@@ -110,6 +110,9 @@ impl RowGrad {
     /// `scale_grad_by_freq`: the row of an id seen `c` times is built, in
     /// batch order, as `acc = fma(gᵢ, (f32)(1/c), acc)` from zero, as
     /// PyTorch's CPU kernel, and its squares are scaled by `(1/c)²`.
+    /// Returns whether every summed row is finite (checked as it is
+    /// written: a NaN or infinite upstream value, or a sum that
+    /// overflows, makes it false).
     pub(crate) fn assign_gather_grad(
         &mut self,
         ids: &[u32],
@@ -117,7 +120,7 @@ impl RowGrad {
         dim: usize,
         by_freq: bool,
         threads: Threads,
-    ) {
+    ) -> bool {
         assert_eq!(grads.len(), ids.len() * dim, "one gradient row per id");
         self.assign_gather_index(ids, dim);
         // Every value below is written by the sum: resizing without
@@ -125,10 +128,10 @@ impl RowGrad {
         resize_for_overwrite(&mut self.rows, self.ids.len() * dim);
         resize_for_overwrite(&mut self.repeated_squares, self.repeated.len() * dim);
         if dim == 0 || self.ids.is_empty() {
-            return;
+            return true;
         }
         let sums = Sums { keys: self.sort.keys(), starts: &self.starts, repeated: &self.repeated };
-        sums.run(grads, dim, by_freq, threads, &mut self.rows, &mut self.repeated_squares);
+        sums.run(grads, dim, by_freq, threads, &mut self.rows, &mut self.repeated_squares)
     }
 
     /// The first half of the backward of a gather: sorts the positions of
@@ -591,7 +594,8 @@ struct Sums<'a> {
 impl Sums<'_> {
     /// Sums each id's upstream rows of `grads` in batch order into `rows`
     /// (one row per id) and the repeated ids' squares into `squares`, on
-    /// `threads` threads (the same bits for any number).
+    /// `threads` threads (the same bits for any number). Returns whether
+    /// every row of `rows` is finite.
     fn run(
         self,
         grads: &[f32],
@@ -600,7 +604,7 @@ impl Sums<'_> {
         threads: Threads,
         rows: &mut [f32],
         squares: &mut [f32],
-    ) {
+    ) -> bool {
         let Sums { keys, starts, repeated } = self;
         let ids_len = starts.len() - 1;
         let parts = threads.parts_for(keys.len() * dim, MIN_FLOATS_PER_THREAD);
@@ -617,13 +621,14 @@ impl Sums<'_> {
             }
         };
         if ranges.len() == 1 {
-            sum(0..ids_len, rows, repeated, squares);
-            return;
+            return sum(0..ids_len, rows, repeated, squares);
         }
         std::thread::scope(|scope| {
             let sum = &sum;
             let (mut rows, mut squares, mut repeated) = (rows, squares, repeated);
             let last = ranges.len() - 1;
+            let mut finite = true;
+            let mut others = Vec::new();
             for (k, range) in ranges.into_iter().enumerate() {
                 let (my_rows, rest) = rows.split_at_mut(range.len() * dim);
                 rows = rest;
@@ -633,12 +638,14 @@ impl Sums<'_> {
                 let (my_squares, rest) = squares.split_at_mut(n_rep * dim);
                 squares = rest;
                 if k == last {
-                    sum(range, my_rows, my_rep, my_squares);
+                    finite &= sum(range, my_rows, my_rep, my_squares);
                 } else {
-                    scope.spawn(move || sum(range, my_rows, my_rep, my_squares));
+                    others.push(scope.spawn(move || sum(range, my_rows, my_rep, my_squares)));
                 }
             }
-        });
+            // The sums do not panic: a failed join counts as not finite.
+            others.into_iter().fold(finite, |ok, other| other.join().unwrap_or(false) && ok)
+        })
     }
 }
 
@@ -659,8 +666,9 @@ fn sum_runs_fixed<const D: usize>(
     rows: &mut [f32],
     repeated: &[u32],
     squares: &mut [f32],
-) {
+) -> bool {
     let Runs { keys, starts, grads } = runs;
+    let mut finite = true;
     let upstream = |key: u64| -> &[f32; D] {
         let start = key_position(key) * D;
         grads[start..start + D].try_into().expect("a row of D floats")
@@ -678,6 +686,7 @@ fn sum_runs_fixed<const D: usize>(
             }
         }
         out.copy_from_slice(&acc);
+        finite &= acc.iter().fold(true, |ok, x| ok & x.is_finite());
         if let Some((_, sq)) = repeated.next_if(|(&r, _)| r as usize == u) {
             let mut acc = [0.0f32; D];
             for (s, &g) in acc.iter_mut().zip(upstream(run[0])) {
@@ -691,6 +700,7 @@ fn sum_runs_fixed<const D: usize>(
             sq.copy_from_slice(&acc);
         }
     }
+    finite
 }
 
 /// Sums the runs of equal ids `ids` (indices into `starts`) of the sorted
@@ -708,7 +718,8 @@ fn sum_runs(
     rows: &mut [f32],
     repeated: &[u32],
     squares: &mut [f32],
-) {
+) -> bool {
+    let mut finite = true;
     let mut repeated = repeated.iter().zip(squares.chunks_exact_mut(dim)).peekable();
     for (u, acc) in ids.zip(rows.chunks_exact_mut(dim)) {
         let run = &keys[starts[u] as usize..starts[u + 1] as usize];
@@ -716,10 +727,12 @@ fn sum_runs(
             simd::prefetch(grads, key_position(next) * dim, dim);
         }
         sum_run(run, grads, by_freq, acc);
+        finite &= acc.iter().fold(true, |ok, x| ok & x.is_finite());
         if let Some((_, sq)) = repeated.next_if(|(&r, _)| r as usize == u) {
             sum_run_squares(run, grads, by_freq, sq);
         }
     }
+    finite
 }
 
 /// The gradient row of one id: its occurrences' upstream rows (`run`, its

@@ -1214,8 +1214,10 @@ impl Embedding {
     /// embkit's rules without a table-sized state (SGD without momentum,
     /// row-wise Adagrad) step each id seen once straight from its upstream
     /// row, in batch order, and sum only the repeated ids' rows, so no
-    /// summed gradient is written out and read back; the other rules sum
-    /// the rows first, as `backward` does. Either way the table and the
+    /// summed gradient is written out and read back; for the other rules
+    /// ([`Optimizer::gather_sums_first`]) the rows are summed first, as
+    /// `backward` does, and the sums checked as they are written, then
+    /// [`Optimizer::step_rows`] steps them. Either way the table and the
     /// optimizer's state end with the same bits as after `backward` and
     /// `step`, and [`grad`](Self::grad) is empty afterwards.
     ///
@@ -1271,12 +1273,28 @@ impl Embedding {
         let threads = self.threads;
         if self.lora.is_some() || self.config.regularizer.is_some() {
             if !kernels::all_finite_on(kept_grads, threads) {
-                return Err(first_non_finite(ids, grad_out, dim, pad));
+                let err = first_non_finite(ids, grad_out, dim, pad);
+                return Err(err.expect("a kept row is not finite"));
             }
             self.backward(ids, grad_out)?;
             return self.step(optimizer, key);
         }
         let by_freq = self.config.scale_grad_by_freq;
+        if optimizer.gather_sums_first() {
+            // The optimizer would sum the rows first: they are summed here,
+            // each sum checked as it is written (a sum of finite rows is
+            // finite unless it overflows), instead of the upstream rows
+            // before the sort. An overflow steps, as `backward` and `step`.
+            let fused = &mut self.fused;
+            if !fused.assign_gather_grad(kept_ids, kept_grads, dim, by_freq, threads) {
+                if let Some(err) = first_non_finite(ids, grad_out, dim, pad) {
+                    return Err(err);
+                }
+            }
+            optimizer.step_rows(key, &mut self.weights, &self.fused)?;
+            self.after_fused_step();
+            return Ok(());
+        }
         let fused = &mut self.fused;
         // The check of the upstream rows and the sort of the ids do not
         // depend on each other: with more than one thread, the others
@@ -1296,13 +1314,21 @@ impl Embedding {
             }
         };
         if !finite {
-            return Err(first_non_finite(ids, grad_out, dim, pad));
+            return Err(
+                first_non_finite(ids, grad_out, dim, pad).expect("a kept row is not finite")
+            );
         }
         optimizer.step_gather(key, &mut self.weights, &grad)?;
-        self.grad.assign_from_rows(&[], &[], dim);
+        self.after_fused_step();
+        Ok(())
+    }
+
+    /// What [`backward_step`](Self::backward_step) leaves after its step:
+    /// no gradient or penalty, and the constraint applied.
+    fn after_fused_step(&mut self) {
+        self.grad.assign_from_rows(&[], &[], self.config.embedding_dim);
         self.regularization_loss = 0.0;
         self.apply_constraint();
-        Ok(())
     }
 
     /// The [`constraint`](EmbeddingConfig::constraint), on the whole
@@ -1541,15 +1567,14 @@ pub fn one_hot(ids: &[u32], num_classes: usize) -> Result<Array2<f32>> {
 
 /// The error of a backward whose upstream rows hold a NaN or an infinity
 /// that would reach the table: the first such value outside the rows of
-/// `pad`, and its index in `grad_out`.
-fn first_non_finite(ids: &[u32], grad_out: &[f32], dim: usize, pad: Option<u32>) -> Error {
+/// `pad`, and its index in `grad_out`; `None` if there is none.
+fn first_non_finite(ids: &[u32], grad_out: &[f32], dim: usize, pad: Option<u32>) -> Option<Error> {
     let rows = ids.iter().zip(grad_out.chunks_exact(dim)).enumerate();
     let (index, value) = rows
         .filter(|(_, (&id, _))| Some(id) != pad)
         .flat_map(|(i, (_, row))| row.iter().enumerate().map(move |(k, &x)| (i * dim + k, x)))
-        .find(|(_, x)| !x.is_finite())
-        .expect("a kept row is not finite");
-    Error::NonFiniteValue { what: "the embedding gradient", index, value }
+        .find(|(_, x)| !x.is_finite())?;
+    Some(Error::NonFiniteValue { what: "the embedding gradient", index, value })
 }
 
 /// `ids` and their upstream rows without the positions holding the

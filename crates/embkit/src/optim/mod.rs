@@ -149,6 +149,15 @@ pub trait Optimizer: std::fmt::Debug + Send {
         self.step_rows(key, table, &grad.to_row_grad())
     }
 
+    /// Whether [`step_gather`](Self::step_gather) sums the rows before it
+    /// steps them, as the default implementation does. Then
+    /// [`Embedding::backward_step`](crate::Embedding::backward_step) sums
+    /// them itself, checking each sum for NaN and infinity as it writes
+    /// it, and calls [`step_rows`](Self::step_rows). True by default.
+    fn gather_sums_first(&self) -> bool {
+        true
+    }
+
     /// Ends a training step: advances the iteration counter.
     fn finish_step(&mut self);
 
@@ -594,16 +603,22 @@ impl<C: Rule<N>, const N: usize> Stepper<C, N> {
         Ok(())
     }
 
-    fn step_gather(&mut self, key: &str, table: &mut [f32], grad: &GatherGrad<'_>) -> Result<()> {
+    /// The rows are summed first for the dense modes, which step every
+    /// row, and for rules with a table-sized state: those read it, and the
+    /// table, best in id order (nearly in sequence), so they pay for
+    /// reading the upstream rows out of order (measured:
+    /// `benches/sparse_update.rs`).
+    fn gather_sums_first(&self) -> bool {
         let mode = self.config.table_mode();
         let kernel = self.config.kernel(self.iterations);
         let element_slots = self.state.spec.iter().any(|slot| matches!(slot, Slot::Element(_)));
-        if element_slots || (mode != TableUpdates::Lazy && !kernel.zero_gradient_is_identity()) {
-            // The rows are summed first for the dense modes, which step
-            // every row, and for rules with a table-sized state: those read
-            // it, and the table, best in id order (nearly in sequence), so
-            // they pay for reading the upstream rows out of order
-            // (measured: `benches/sparse_update.rs`).
+        element_slots || (mode != TableUpdates::Lazy && !kernel.zero_gradient_is_identity())
+    }
+
+    fn step_gather(&mut self, key: &str, table: &mut [f32], grad: &GatherGrad<'_>) -> Result<()> {
+        let mode = self.config.table_mode();
+        let kernel = self.config.kernel(self.iterations);
+        if self.gather_sums_first() {
             let mut summed = std::mem::take(&mut self.summed);
             grad.sum_into(&mut summed, self.threads);
             let result = self.step_rows(key, table, &summed);
@@ -1319,6 +1334,10 @@ macro_rules! stepper_optimizer {
                 grad: &$crate::grad::GatherGrad<'_>,
             ) -> $crate::Result<()> {
                 self.0.step_gather(key, table, grad)
+            }
+
+            fn gather_sums_first(&self) -> bool {
+                self.0.gather_sums_first()
             }
 
             fn finish_step(&mut self) {

@@ -686,6 +686,42 @@ fn backward_step_refuses_a_non_finite_upstream_and_changes_nothing() -> Result<(
     }
     big.backward_step(&ids, &upstream, sgd.as_mut(), "big")?;
     assert_ne!(big.weights(), &before[..]);
+
+    // Adam sums the rows first: the sums, on 3 threads, are checked as
+    // they are written.
+    let before = big.weights().to_vec();
+    let mut adam = OptimizerConfig::from(AdamConfig::new()).build()?;
+    adam.set_threads(Threads::new(3)?);
+    for at in [0, n * dim / 2 + 3, n * dim - 1] {
+        upstream[at] = f32::NAN;
+        let err = big.backward_step(&ids, &upstream, adam.as_mut(), "big");
+        assert!(matches!(err, Err(Error::NonFiniteValue { index, .. }) if index == at), "{err:?}");
+        assert_eq!(big.weights(), &before[..]);
+        upstream[at] = 0.25;
+    }
+    assert_eq!(adam.iterations(), 0);
+    Ok(())
+}
+
+/// Finite rows whose sum overflows are not refused: `backward_step` steps
+/// them to the same bits as `backward` and `step`, for a rule that sums
+/// first (Adam) and one that does not (SGD).
+#[test]
+fn backward_step_steps_an_overflowing_sum_as_backward_then_step() -> Result<(), Error> {
+    let weights = ndarray::array![[0.5, -0.5], [0.25, 0.75]];
+    let ids = [1, 0, 1];
+    let upstream = [3e38, 1.0, 0.5, 0.5, 3e38, -1.0];
+    for config in [OptimizerConfig::from(AdamConfig::new()), SgdConfig::new().into()] {
+        let mut fused = Embedding::from_pretrained(weights.view(), false)?;
+        let mut apart = fused.clone();
+        let (mut a, mut b) = (config.build()?, config.build()?);
+        fused.backward_step(&ids, &upstream, a.as_mut(), "t")?;
+        apart.backward(&ids, &upstream)?;
+        apart.step(b.as_mut(), "t")?;
+        let bits = |e: &Embedding| e.weights().iter().map(|w| w.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&fused), bits(&apart), "{config:?}");
+        assert!(!fused.weights()[2].is_finite(), "{:?}", fused.weights());
+    }
     Ok(())
 }
 
