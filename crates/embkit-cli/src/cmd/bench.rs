@@ -8,7 +8,7 @@
 //! | W1, W2 | `Embedding::forward_into`, reused `Vec` | row `copy_from_slice` |
 //! | W3 | `Embedding::forward_into` on a 10k x 8 table | the same loop |
 //! | W4 | `EmbeddingBag::forward` (sum, offsets) | per-bag row sums |
-//! | W5 | `forward_into` + `backward_step` (SGD; also `backward` + `step`) | gather + fused `t[id] -= lr g` |
+//! | W5 | `forward_into` + `backward_step` (Keras's SGD, a step per occurrence; also PyTorch's, repeated ids summed first, and `backward` + `step`) | gather + fused `t[id] -= lr g` |
 //! | W6 | `forward_into` + `backward_step`, SparseAdam / sparse Adagrad (also `backward` + `step`) | gather + slot-map coalescing + row update |
 //! | W7 | `Sequential::fit`, RMSprop (dense table updates) | a hand-written training loop |
 //!
@@ -537,7 +537,10 @@ impl Opt {
     fn config(self) -> OptimizerConfig {
         match self {
             // Lazy (the default) on tables: only the rows of the batch move.
-            Opt::Sgd => SgdConfig::pytorch().with_learning_rate(SGD_LR).into(),
+            // SGD as by default, Keras's: each occurrence steps on its own,
+            // as the plain loop does (PyTorch's, summing first, is a line
+            // of its own).
+            Opt::Sgd => SgdConfig::new().with_learning_rate(SGD_LR).into(),
             Opt::Adam => AdamConfig::pytorch_sparse().with_learning_rate(ADAM_LR).into(),
             Opt::Adagrad => AdagradConfig::pytorch().with_learning_rate(ADAGRAD_LR).into(),
         }
@@ -763,6 +766,25 @@ impl Bench<'_> {
             let mut r = record(&system, Role::EmbkitAlt, &work, t, t, &apart);
             r.insert("label".into(), json!("`backward`, then `step`"));
             embkit.push(r);
+            if opt == Opt::Sgd {
+                // PyTorch's SGD sums the rows of a repeated id before its
+                // step: the fused step sorts the ids to find them.
+                let config = SgdConfig::pytorch().with_learning_rate(SGD_LR);
+                let mut optimizer = OptimizerConfig::from(config).build()?;
+                optimizer.set_threads(Threads::new(t)?);
+                let summed = time_fn(self.reps, 1, || {
+                    table.forward_into(black_box(ids), &mut out)?;
+                    black_box(&out);
+                    table.backward_step(ids, &upstream, optimizer.as_mut(), "embedding")?;
+                    optimizer.finish_step();
+                    Ok(())
+                })?;
+                let system =
+                    format!("embkit-{} forward_into + backward_step (SGD, PyTorch's)", version());
+                let mut r = record(&system, Role::EmbkitAlt, &work, t, t, &summed);
+                r.insert("label".into(), json!("PyTorch's SGD (repeated ids summed first)"));
+                embkit.push(r);
+            }
         }
         let embkit_peak = peak_rss_mb();
         drop((table, out));

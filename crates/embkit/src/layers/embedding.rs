@@ -1221,6 +1221,15 @@ impl Embedding {
     /// optimizer's state end with the same bits as after `backward` and
     /// `step`, and [`grad`](Self::grad) is empty afterwards.
     ///
+    /// One exception, Keras's own: Keras-flavoured SGD without momentum
+    /// ([`Optimizer::steps_each_occurrence`]) steps each occurrence of an
+    /// id on its own, in batch order, as Keras's `scatter_sub` does
+    /// ([`Optimizer::step_occurrences`]; without
+    /// [`scale_grad_by_freq`](EmbeddingConfig::scale_grad_by_freq)): an id
+    /// seen twice ends at `(w − lr·g₁) − lr·g₂`, where `backward` and
+    /// `step` give `w − lr·(g₁ + g₂)`, the same up to rounding. Ids seen
+    /// once step alike; nothing is sorted.
+    ///
     /// With LoRA or a [`regularizer`](EmbeddingConfig::regularizer),
     /// `backward` and `step` run one after the other (the gradient is then
     /// kept). A frozen table only checks its input. It does not call
@@ -1252,7 +1261,8 @@ impl Embedding {
     /// let mut sgd = OptimizerConfig::from(SgdConfig::new().with_learning_rate(0.5)).build()?;
     /// table.backward_step(&[2, 0, 2], &[1.0, 1.0, 1.0], sgd.as_mut(), "embedding")?;
     /// sgd.finish_step();
-    /// assert_eq!(table.weights(), &[-0.5, 1.0, 1.0]); // row 2: 2 - 0.5 · (1 + 1)
+    /// // Row 2: (2 - 0.5) - 0.5, a step per occurrence, as Keras's SGD.
+    /// assert_eq!(table.weights(), &[-0.5, 1.0, 1.0]);
     /// # Ok::<(), embkit::Error>(())
     /// ```
     pub fn backward_step(
@@ -1280,6 +1290,17 @@ impl Embedding {
             return self.step(optimizer, key);
         }
         let by_freq = self.config.scale_grad_by_freq;
+        if !by_freq && optimizer.steps_each_occurrence() {
+            // Each occurrence steps on its own, straight from its upstream
+            // row: nothing to sort or sum, only the check before.
+            if !kernels::all_finite_on(kept_grads, threads) {
+                let err = first_non_finite(ids, grad_out, dim, pad);
+                return Err(err.expect("a kept row is not finite"));
+            }
+            optimizer.step_occurrences(key, &mut self.weights, kept_ids, kept_grads, dim)?;
+            self.after_fused_step();
+            return Ok(());
+        }
         if optimizer.gather_sums_first() {
             // The optimizer would sum the rows first: they are summed here,
             // each sum checked as it is written (a sum of finite rows is

@@ -158,6 +158,45 @@ pub trait Optimizer: std::fmt::Debug + Send {
         true
     }
 
+    /// Whether [`step_occurrences`](Self::step_occurrences) steps each
+    /// occurrence of an id on its own. False by default.
+    fn steps_each_occurrence(&self) -> bool {
+        false
+    }
+
+    /// Updates the table `key` (row-major, `[num_embeddings, dim]`) from
+    /// the gradient of a gather: `upstream` holds one row of `dim` per
+    /// entry of `ids`, in any order, repeated or not.
+    ///
+    /// Where the reference steps each occurrence on its own
+    /// ([`steps_each_occurrence`](Self::steps_each_occurrence)), so does
+    /// this, in batch order: Keras's SGD without momentum subtracts
+    /// `lr · gᵢ` once per occurrence (`scatter_sub` of its `IndexedSlices`
+    /// gradient), so an id seen twice ends at `(w − lr·g₁) − lr·g₂`, not
+    /// [`step_rows`](Self::step_rows)'s `w − lr·(g₁ + g₂)`: the same up to
+    /// rounding. Nothing is sorted or summed, and each row is read and
+    /// written once per occurrence. The default implementation sums each
+    /// id's rows into a [`RowGrad`] and calls
+    /// [`step_rows`](Self::step_rows). Neither checks the rows for NaN or
+    /// infinity ([`Embedding::backward_step`](crate::Embedding::backward_step)
+    /// does).
+    ///
+    /// # Errors
+    ///
+    /// As [`step_rows`](Self::step_rows), and [`Error::ShapeMismatch`] if
+    /// `dim` is 0 or `upstream` is not `ids.len() × dim` long. Everything
+    /// is checked before any row or state changes.
+    fn step_occurrences(
+        &mut self,
+        key: &str,
+        table: &mut [f32],
+        ids: &[u32],
+        upstream: &[f32],
+        dim: usize,
+    ) -> Result<()> {
+        step_summed_occurrences(self, key, table, ids, upstream, dim)
+    }
+
     /// Ends a training step: advances the iteration counter.
     fn finish_step(&mut self);
 
@@ -490,6 +529,15 @@ trait Kernel<const N: usize>: Copy + Send + Sync {
         None
     }
 
+    /// If the reference applies this rule to a gather's gradient one
+    /// occurrence at a time, in batch order, as `w -= c·g` with `g` the
+    /// occurrence's row, instead of to the sum of each id's rows: the factor
+    /// `c` (see [`Optimizer::step_occurrences`]). Only a rule without state
+    /// can: its step is [`apply`](Self::apply) with the same bits.
+    fn occurrence_step(self) -> Option<f32> {
+        None
+    }
+
     /// One step over `w` with gradient `g` and squared gradient `g2` (the
     /// same length as `g`, or empty if [`SQUARES`](Self::SQUARES) is
     /// false). Each state slice holds one value per element of `w`, one
@@ -643,6 +691,57 @@ impl<C: Rule<N>, const N: usize> Stepper<C, N> {
             occurrences,
             &mut self.parts,
         );
+        Ok(())
+    }
+
+    fn steps_each_occurrence(&self) -> bool {
+        self.config.kernel(self.iterations).occurrence_step().is_some()
+    }
+
+    fn step_occurrences(
+        &mut self,
+        key: &str,
+        table: &mut [f32],
+        ids: &[u32],
+        upstream: &[f32],
+        dim: usize,
+    ) -> Result<()> {
+        let Some(c) = self.config.kernel(self.iterations).occurrence_step() else {
+            checked_gather_shape(ids, upstream, dim)?;
+            let mut summed = std::mem::take(&mut self.summed);
+            summed.assign_gather_grad(ids, upstream, dim, false, self.threads);
+            let result = self.step_rows(key, table, &summed);
+            self.summed = summed;
+            return result;
+        };
+        checked_gather_shape(ids, upstream, dim)?;
+        // Rows outside the batch do not move (see
+        // `Kernel::steps_each_occurrence`): an empty batch is a no-op.
+        if ids.is_empty() {
+            return Ok(());
+        }
+        if table.len() % dim != 0 {
+            return Err(Error::shape(
+                "table",
+                format!("a length that is a multiple of the row length {dim}"),
+                &[table.len()],
+            ));
+        }
+        let num_embeddings = table.len() / dim;
+        if let Some(&id) = ids.iter().find(|&&id| id as usize >= num_embeddings) {
+            return Err(Error::IdOutOfRange { id, num_embeddings });
+        }
+        // The rule has no state (`Kernel::occurrence_step`); the key is
+        // recorded with the table's shape all the same.
+        let spec = self.state.spec;
+        let param = self.state.param(key, table.len(), num_embeddings)?;
+        let state = param.slots.each_mut().map(|s| &mut s[..]);
+        let parts = self.threads.parts_for(upstream.len(), MIN_FLOATS_PER_THREAD);
+        let bounds = occurrence_bounds(ids, parts);
+        let run = |_, rows, table: &mut [f32], _: [&mut [f32]; N], _: &mut PartScratch| {
+            step_occurrences_part(c, ids, upstream, dim, rows, table);
+        };
+        split_at_rows(&bounds, dim, &spec, table, state, &mut self.parts, run);
         Ok(())
     }
 
@@ -974,6 +1073,35 @@ fn apply_to_rows<C: Rule<N>, const N: usize>(
     }
 }
 
+/// Checks the rows of a gather's gradient: `dim` at least 1 and one row
+/// of `dim` per id.
+fn checked_gather_shape(ids: &[u32], upstream: &[f32], dim: usize) -> Result<()> {
+    if dim == 0 || upstream.len() != ids.len() * dim {
+        return Err(Error::shape(
+            "gradient rows",
+            format!("one row of at least 1 value per id: [{}, dim]", ids.len()),
+            &[upstream.len()],
+        ));
+    }
+    Ok(())
+}
+
+/// [`Optimizer::step_occurrences`] for a rule that steps summed rows: each
+/// id's rows summed into a [`RowGrad`], then [`Optimizer::step_rows`].
+fn step_summed_occurrences<O: Optimizer + ?Sized>(
+    optimizer: &mut O,
+    key: &str,
+    table: &mut [f32],
+    ids: &[u32],
+    upstream: &[f32],
+    dim: usize,
+) -> Result<()> {
+    checked_gather_shape(ids, upstream, dim)?;
+    let mut grad = RowGrad::default();
+    grad.assign_gather_grad(ids, upstream, dim, false, Threads::single());
+    optimizer.step_rows(key, table, &grad)
+}
+
 /// Checks a table against the rows of a gradient (`ids` sorted, `len` of
 /// them, rows of `dim`) and returns its number of rows.
 fn checked_rows(table: &[f32], ids: &[u32], dim: usize, len: usize) -> Result<usize> {
@@ -1056,32 +1184,120 @@ fn split_by_rows<const N: usize, F>(
             &mut PartScratch,
         ) + Sync,
 {
-    let num_rows = table.len() / dim;
     let ranges = split_evenly(ids.len(), parts);
-    if scratch.len() < ranges.len().max(1) {
-        scratch.resize_with(ranges.len().max(1), PartScratch::default);
-    }
     if ranges.len() <= 1 {
-        run(0..ids.len(), 0..num_rows, table, state, &mut scratch[0]);
+        let run =
+            |_, rows, table: &mut [f32], state: [&mut [f32]; N], scratch: &mut PartScratch| {
+                run(0..ids.len(), rows, table, state, scratch)
+            };
+        return split_at_rows(&[], dim, spec, table, state, scratch, run);
+    }
+    let bounds: Vec<usize> = ranges[1..].iter().map(|range| ids[range.start] as usize).collect();
+    let run = |part: usize,
+               rows,
+               table: &mut [f32],
+               state: [&mut [f32]; N],
+               scratch: &mut PartScratch| {
+        run(ranges[part].clone(), rows, table, state, scratch)
+    };
+    split_at_rows(&bounds, dim, spec, table, state, scratch, run);
+}
+
+/// Runs `run(part, rows, table, state, scratch)` on `bounds.len() + 1`
+/// threads (the caller's among them): part `k` owns the table rows (and
+/// their state) from `bounds[k - 1]` (0 for the first) to `bounds[k]` (the
+/// table's end for the last); `table` and `state` start at its first row,
+/// and each part has its own of `scratch` (grown to the number of parts,
+/// kept for the next step). `bounds` must not decrease.
+#[allow(clippy::too_many_arguments)]
+fn split_at_rows<const N: usize, F>(
+    bounds: &[usize],
+    dim: usize,
+    spec: &[Slot; N],
+    table: &mut [f32],
+    state: [&mut [f32]; N],
+    scratch: &mut Vec<PartScratch>,
+    run: F,
+) where
+    F: Fn(usize, std::ops::Range<usize>, &mut [f32], [&mut [f32]; N], &mut PartScratch) + Sync,
+{
+    let num_rows = table.len() / dim;
+    let parts = bounds.len() + 1;
+    if scratch.len() < parts {
+        scratch.resize_with(parts, PartScratch::default);
+    }
+    if parts == 1 {
+        run(0, 0..num_rows, table, state, &mut scratch[0]);
         return;
     }
     std::thread::scope(|scope| {
         let run = &run;
         let (mut table, mut state, mut end) = (table, state, num_rows);
-        for (range, scratch) in ranges.into_iter().zip(scratch.iter_mut()).rev() {
-            let first = ids[range.start] as usize;
+        for (part, scratch) in scratch[..parts].iter_mut().enumerate().rev() {
+            let first = if part == 0 { 0 } else { bounds[part - 1] };
             let (rest, mine) = table.split_at_mut(first * dim);
             let (rest_state, my_state) = split_slots(state, spec, first, dim);
             (table, state) = (rest, rest_state);
             let rows = first..end;
             end = first;
-            if range.start == 0 {
-                run(range, rows, mine, my_state, scratch);
+            if part == 0 {
+                run(part, rows, mine, my_state, scratch);
             } else {
-                scope.spawn(move || run(range, rows, mine, my_state, scratch));
+                scope.spawn(move || run(part, rows, mine, my_state, scratch));
             }
         }
     });
+}
+
+/// The first rows of parts 1.. when the occurrences of `ids` (in any
+/// order) are stepped by `parts` threads that own contiguous rows: the
+/// quantiles of an evenly spaced sample of them, so that each part gets
+/// about as many occurrences on skewed ids as on uniform ones. The result
+/// does not depend on them: each row is stepped by one part, in batch
+/// order.
+fn occurrence_bounds(ids: &[u32], parts: usize) -> Vec<usize> {
+    if parts <= 1 || ids.is_empty() {
+        return Vec::new();
+    }
+    let mut sample: Vec<u32> = ids.iter().step_by((ids.len() / 4096).max(1)).copied().collect();
+    sample.sort_unstable();
+    (1..parts).map(|k| sample[k * sample.len() / parts] as usize).collect()
+}
+
+/// `w -= c·g` for each occurrence in `ids` whose id falls in the owned
+/// `rows`, in batch order, with `g` its upstream row, on the part of the
+/// table that starts at the first of them, with the processor's widest
+/// vector instructions.
+fn step_occurrences_part(
+    c: f32,
+    ids: &[u32],
+    upstream: &[f32],
+    dim: usize,
+    rows: std::ops::Range<usize>,
+    table: &mut [f32],
+) {
+    crate::kernels::simd::dispatch(
+        #[inline(always)]
+        || {
+            let owned = |id: u32| rows.contains(&(id as usize));
+            for (p, &id) in ids.iter().enumerate() {
+                if let Some(&next) = ids.get(p + ROW_PREFETCH_DISTANCE) {
+                    if owned(next) {
+                        let at = (next as usize - rows.start) * dim;
+                        crate::kernels::simd::prefetch(table, at, dim);
+                    }
+                }
+                if !owned(id) {
+                    continue;
+                }
+                let g = &upstream[p * dim..][..dim];
+                let w = &mut table[(id as usize - rows.start) * dim..][..dim];
+                for (w, &g) in w.iter_mut().zip(g) {
+                    *w -= c * g;
+                }
+            }
+        },
+    )
 }
 
 /// The lazy step of the gradient rows `range` on the part of the table
@@ -1238,9 +1454,17 @@ fn step_gather_lazy_inline<C: Rule<N>, const N: usize>(
     sum_squares.resize(if with_squares { (to - from) * dim } else { 0 }, 0.0);
     let (batch, singles) = (grad.batch_ids(), grad.singles());
     for (p, (&id, &single)) in batch.iter().zip(singles).enumerate() {
-        if let Some(&next) = batch.get(p + ROW_PREFETCH_DISTANCE) {
+        // Ahead: the table row an id seen once steps, or the scratch row
+        // that sums an id seen several times (the table row waits).
+        let ahead = p + ROW_PREFETCH_DISTANCE;
+        if let Some(&next) = batch.get(ahead) {
             if owned(next) {
-                prefetch(table, next);
+                if singles[ahead] {
+                    prefetch(table, next);
+                } else {
+                    let (k, _) = grad.repeated_slot(ahead);
+                    crate::kernels::simd::prefetch(sums, (k - from) * dim, dim);
+                }
             }
         }
         if !owned(id) {
@@ -1340,6 +1564,21 @@ macro_rules! stepper_optimizer {
                 self.0.gather_sums_first()
             }
 
+            fn steps_each_occurrence(&self) -> bool {
+                self.0.steps_each_occurrence()
+            }
+
+            fn step_occurrences(
+                &mut self,
+                key: &str,
+                table: &mut [f32],
+                ids: &[u32],
+                upstream: &[f32],
+                dim: usize,
+            ) -> $crate::Result<()> {
+                self.0.step_occurrences(key, table, ids, upstream, dim)
+            }
+
             fn finish_step(&mut self) {
                 self.0.finish_step()
             }
@@ -1431,6 +1670,36 @@ fn check_non_negative(field: &'static str, value: f32) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The threads of a per-occurrence step split the rows where the ids
+    /// fall: even shares of a skewed batch, bounds that never decrease.
+    #[test]
+    fn occurrence_bounds_follow_the_ids() {
+        assert!(occurrence_bounds(&[5, 1, 3], 1).is_empty());
+        assert!(occurrence_bounds(&[], 3).is_empty());
+        // 90 % of the occurrences in rows 0..10, the rest up to 1000.
+        let ids: Vec<u32> =
+            (0..100_000u32).map(|i| if i % 10 == 0 { i % 1000 } else { i % 10 }).collect();
+        for parts in 2..5 {
+            let bounds = occurrence_bounds(&ids, parts);
+            assert_eq!(bounds.len(), parts - 1);
+            assert!(bounds.windows(2).all(|w| w[0] <= w[1]), "{bounds:?}");
+            let mut edges = vec![0];
+            edges.extend(&bounds);
+            edges.push(usize::MAX);
+            for part in edges.windows(2) {
+                let share =
+                    ids.iter().filter(|&&id| (part[0]..part[1]).contains(&(id as usize))).count();
+                let even = ids.len() / parts;
+                assert!(
+                    share.abs_diff(even) <= ids.len() / 10,
+                    "{parts}: {bounds:?}, {share} of {even}"
+                );
+            }
+        }
+        // A single id: every bound at it, one part owns it all.
+        assert_eq!(occurrence_bounds(&[7; 50], 3), vec![7, 7]);
+    }
 
     #[test]
     fn a_key_keeps_the_length_it_was_first_seen_with() -> Result<()> {

@@ -193,6 +193,14 @@ impl Kernel<1> for SgdKernel {
         self.momentum == 0.0
     }
 
+    /// Keras's SGD without momentum subtracts `lr · gᵢ` once per
+    /// occurrence: the TensorFlow backend's `assign_sub` of an
+    /// `IndexedSlices` gradient is a `scatter_sub`, which keeps repeated
+    /// indices. PyTorch's sparse SGD sums repeated rows first.
+    fn occurrence_step(self) -> Option<f32> {
+        (self.momentum == 0.0 && self.flavour == Flavour::Keras).then_some(self.learning_rate)
+    }
+
     /// The update, over matching slices of weights, gradient and velocity
     /// (empty without momentum).
     #[inline(always)]

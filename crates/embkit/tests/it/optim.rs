@@ -500,7 +500,11 @@ fn batch_case() -> impl Strategy<Value = BatchCase> {
 }
 
 /// Two copies of one table, one stepped by `backward` then `step`, the
-/// other by `backward_step`, end every step with the same bits.
+/// other by `backward_step`, end every step with the same bits. Where
+/// `backward_step` steps each occurrence on its own (Keras's SGD without
+/// momentum, [`Optimizer::steps_each_occurrence`]), the first copy takes
+/// `backward` and `step` once per occurrence, in batch order, and the
+/// constraint once after the batch, as `backward_step` applies it.
 fn fused_step_equals_backward_then_step(
     optimizer: &OptimizerConfig,
     table: &EmbeddingConfig,
@@ -511,18 +515,37 @@ fn fused_step_equals_backward_then_step(
     use rand::{rngs::StdRng, SeedableRng};
     let weights = ArrayView2::from_shape((case.num_embeddings, case.dim), &case.table)
         .expect("the case's shape");
-    let mut apart = Embedding::from_pretrained_with(weights, table.clone())?;
+    let (mut apart_opt, mut fused_opt) = (optimizer.build()?, optimizer.build()?);
+    let per_occurrence = fused_opt.steps_each_occurrence()
+        && !table.scale_grad_by_freq
+        && !lora
+        && table.regularizer.is_none()
+        && table.trainable;
+    let mut apart_table = table.clone();
+    if per_occurrence {
+        apart_table.constraint = None;
+    }
+    let mut apart = Embedding::from_pretrained_with(weights, apart_table)?;
     let mut fused = Embedding::from_pretrained_with(weights, table.clone())?;
     if lora {
         apart.enable_lora(1, None, &mut StdRng::seed_from_u64(3))?;
         fused.enable_lora(1, None, &mut StdRng::seed_from_u64(3))?;
     }
-    let (mut apart_opt, mut fused_opt) = (optimizer.build()?, optimizer.build()?);
     fused.set_threads(Threads::new(threads)?);
     fused_opt.set_threads(Threads::new(threads)?);
     for (ids, upstream) in &case.steps {
-        apart.backward(ids, upstream)?;
-        apart.step(apart_opt.as_mut(), "table")?;
+        if per_occurrence {
+            for (id, row) in ids.iter().zip(upstream.chunks_exact(case.dim)) {
+                apart.backward(std::slice::from_ref(id), row)?;
+                apart.step(apart_opt.as_mut(), "table")?;
+            }
+            if let Some(constraint) = &table.constraint {
+                constraint.apply(apart.weights_mut(), case.num_embeddings, case.dim);
+            }
+        } else {
+            apart.backward(ids, upstream)?;
+            apart.step(apart_opt.as_mut(), "table")?;
+        }
         apart_opt.finish_step();
         fused.backward_step(ids, upstream, fused_opt.as_mut(), "table")?;
         fused_opt.finish_step();
@@ -537,6 +560,9 @@ fn fused_step_equals_backward_then_step(
     for (table, optimizer) in [(&mut apart, &mut apart_opt), (&mut fused, &mut fused_opt)] {
         table.backward(&ids, &upstream)?;
         table.step(optimizer.as_mut(), "table")?;
+    }
+    if let Some(constraint) = table.constraint.as_ref().filter(|_| per_occurrence) {
+        constraint.apply(apart.weights_mut(), case.num_embeddings, case.dim);
     }
     prop_assert_eq!(bits(apart.weights()), bits(fused.weights()));
     prop_assert_eq!(apart.lora_a(), fused.lora_a());
@@ -590,10 +616,13 @@ fn a_large_fused_step_equals_backward_then_step_on_any_thread_count() -> Result<
     let (num_embeddings, dim) = (20_000, 32);
     let mut rng = StdRng::seed_from_u64(8);
     let table: Vec<f32> = (0..num_embeddings * dim).map(|_| rng.random::<f32>() - 0.5).collect();
-    let steps = (0..2)
-        .map(|_| {
-            let ids: Vec<u32> =
-                (0..30_000).map(|_| rng.random_range(0..2 * num_embeddings as u32 / 3)).collect();
+    // Two steps of ids spread over two thirds of the table, one of ids
+    // crowded into its first 50 rows (the threads' shares of the rows
+    // follow the ids: some get none).
+    let steps = [2 * num_embeddings as u32 / 3, 2 * num_embeddings as u32 / 3, 50]
+        .into_iter()
+        .map(|spread| {
+            let ids: Vec<u32> = (0..30_000).map(|_| rng.random_range(0..spread)).collect();
             let upstream: Vec<f32> =
                 (0..ids.len() * dim).map(|_| rng.random::<f32>() - 0.5).collect();
             (ids, upstream)
@@ -615,6 +644,75 @@ fn a_large_fused_step_equals_backward_then_step_on_any_thread_count() -> Result<
                     .map_err(|e| Error::InvalidState(format!("{optimizer:?}, {threads}: {e}")))?;
             }
         }
+    }
+    Ok(())
+}
+
+/// Keras's SGD without momentum subtracts `lr · gᵢ` once per occurrence
+/// (the TensorFlow backend's `scatter_sub` of the `IndexedSlices`
+/// gradient): an id seen twice with `g = 1`, from `w = 1` at `lr = 0.1`,
+/// ends at `(1 − 0.1) − 0.1 = 0.79999995` in f32. PyTorch's sparse SGD
+/// sums first: `1 − 0.1 · (1 + 1) = 0.8`, and so do `backward` and `step`
+/// with either flavour.
+#[test]
+fn backward_step_of_keras_sgd_steps_each_occurrence() -> Result<(), Error> {
+    let one = ArrayView2::from_shape((1, 1), &[1.0f32][..]).expect("1 x 1");
+    let cases = [(SgdConfig::new(), 0.799_999_95f32, true), (SgdConfig::pytorch(), 0.8, false)];
+    for (config, fused_expected, per_occurrence) in cases {
+        let config = OptimizerConfig::from(config.with_learning_rate(0.1));
+        let mut optimizer = config.build()?;
+        assert_eq!(optimizer.steps_each_occurrence(), per_occurrence);
+        let mut fused = Embedding::from_pretrained(one, false)?;
+        fused.backward_step(&[0, 0], &[1.0, 1.0], optimizer.as_mut(), "t")?;
+        assert_eq!(fused.weights()[0].to_bits(), fused_expected.to_bits(), "{config:?}");
+        let mut apart = Embedding::from_pretrained(one, false)?;
+        apart.backward(&[0, 0], &[1.0, 1.0])?;
+        apart.step(config.build()?.as_mut(), "t")?;
+        assert_eq!(apart.weights()[0].to_bits(), 0.8f32.to_bits(), "{config:?}");
+    }
+    // With momentum Keras's SGD keeps a velocity per element: no longer
+    // one step per occurrence.
+    let momentum = OptimizerConfig::from(SgdConfig::new().with_momentum(0.9)).build()?;
+    assert!(!momentum.steps_each_occurrence());
+    Ok(())
+}
+
+/// `Optimizer::step_occurrences` checks everything before a row moves,
+/// on its own path (Keras's SGD) and on the summing one (Adam).
+#[test]
+fn step_occurrences_refuses_bad_input_and_changes_nothing() -> Result<(), Error> {
+    let configs: [OptimizerConfig; 2] = [SgdConfig::new().into(), AdamConfig::new().into()];
+    for config in configs {
+        let mut optimizer = config.build()?;
+        let mut table = vec![1.0f32; 6];
+        let err = optimizer.step_occurrences("t", &mut table, &[0, 3], &[1.0; 4], 2);
+        assert!(
+            matches!(err, Err(Error::IdOutOfRange { id: 3, num_embeddings: 3 })),
+            "{config:?}: {err:?}"
+        );
+        let err = optimizer.step_occurrences("t", &mut table, &[0], &[1.0; 3], 2);
+        assert!(matches!(err, Err(Error::ShapeMismatch { .. })), "{config:?}: {err:?}");
+        let err = optimizer.step_occurrences("t", &mut table, &[0], &[], 0);
+        assert!(matches!(err, Err(Error::ShapeMismatch { .. })), "{config:?}: {err:?}");
+        let err = optimizer.step_occurrences("t", &mut table[..5], &[0], &[1.0; 2], 2);
+        assert!(matches!(err, Err(Error::ShapeMismatch { .. })), "{config:?}: {err:?}");
+        assert_eq!(table, vec![1.0; 6], "{config:?}");
+        // And a good batch steps: each rule as its `step_rows` of the sums
+        // for Adam, one occurrence at a time for SGD.
+        let (ids, upstream) = ([2u32, 0, 2], [0.5f32, -1.0, 2.0, 0.25, 1.5, -0.5]);
+        optimizer.step_occurrences("t", &mut table, &ids, &upstream, 2)?;
+        let mut expected = vec![1.0f32; 6];
+        let mut reference = config.build()?;
+        if reference.steps_each_occurrence() {
+            for (id, row) in ids.iter().zip(upstream.chunks_exact(2)) {
+                let grad = RowGrad::from_rows(std::slice::from_ref(id), row, 2);
+                reference.step_rows("t", &mut expected, &grad)?;
+            }
+        } else {
+            reference.step_rows("t", &mut expected, &RowGrad::from_rows(&ids, &upstream, 2))?;
+        }
+        assert_eq!(bits(&table), bits(&expected), "{config:?}");
+        assert_ne!(table, vec![1.0; 6], "{config:?}");
     }
     Ok(())
 }
@@ -705,13 +803,25 @@ fn backward_step_refuses_a_non_finite_upstream_and_changes_nothing() -> Result<(
 
 /// Finite rows whose sum overflows are not refused: `backward_step` steps
 /// them to the same bits as `backward` and `step`, for a rule that sums
-/// first (Adam) and one that does not (SGD).
+/// first (Adam) and one that sums only the repeated ids in its one pass
+/// (PyTorch's SGD). Keras's SGD steps each occurrence on its own: no sum,
+/// no overflow.
 #[test]
 fn backward_step_steps_an_overflowing_sum_as_backward_then_step() -> Result<(), Error> {
     let weights = ndarray::array![[0.5, -0.5], [0.25, 0.75]];
     let ids = [1, 0, 1];
     let upstream = [3e38, 1.0, 0.5, 0.5, 3e38, -1.0];
-    for config in [OptimizerConfig::from(AdamConfig::new()), SgdConfig::new().into()] {
+    let mut keras = Embedding::from_pretrained(weights.view(), false)?;
+    keras.backward_step(
+        &ids,
+        &upstream,
+        OptimizerConfig::from(SgdConfig::new()).build()?.as_mut(),
+        "t",
+    )?;
+    // Row 1, first column: (0.25 − 0.01 · 3e38) − 0.01 · 3e38.
+    assert_eq!(keras.weights()[2], (0.25f32 - 0.01 * 3e38) - 0.01 * 3e38);
+    assert!(keras.weights()[2].is_finite());
+    for config in [OptimizerConfig::from(AdamConfig::new()), SgdConfig::pytorch().into()] {
         let mut fused = Embedding::from_pretrained(weights.view(), false)?;
         let mut apart = fused.clone();
         let (mut a, mut b) = (config.build()?, config.build()?);
