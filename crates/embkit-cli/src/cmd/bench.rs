@@ -1592,7 +1592,10 @@ fn summary_table(records: &[Map<String, Value>], anchors: &Anchors) -> Vec<Strin
                 _ => "-".into(),
             });
             lines.push(format!("| {} |", row.join(" | ")));
-            if let Some(alt) = find(&records, key, t, Role::EmbkitAlt) {
+            let alts = records
+                .iter()
+                .filter(|r| Role::of(r) == Role::EmbkitAlt && key_of(r) == key && threads_of(r) == t);
+            for alt in alts {
                 let a_rate = rate_of(alt);
                 let mut row = vec![
                     format!("{key}: {}", alt.get("label").and_then(Value::as_str).unwrap_or("alt")),
