@@ -8,7 +8,7 @@
 //! | W1, W2 | `Embedding::forward_into`, reused `Vec` | row `copy_from_slice` |
 //! | W3 | `Embedding::forward_into` on a 10k x 8 table | the same loop |
 //! | W4 | `EmbeddingBag::forward` (sum, offsets) | per-bag row sums |
-//! | W5 | `forward_into` + `backward_step` (Keras's SGD, a step per occurrence; also PyTorch's, repeated ids summed first, and `backward` + `step`) | gather + fused `t[id] -= lr g` |
+//! | W5 | `forward_into` + `backward_step` (SGD in Keras's table mode, a step per occurrence; also PyTorch's, repeated ids summed first, and `backward` + `step`) | gather + fused `t[id] -= lr g` |
 //! | W6 | `forward_into` + `backward_step`, SparseAdam / sparse Adagrad (also `backward` + `step`) | gather + slot-map coalescing + row update |
 //! | W7 | `Sequential::fit`, RMSprop (dense table updates) | a hand-written training loop |
 //!
@@ -536,11 +536,11 @@ enum Opt {
 impl Opt {
     fn config(self) -> OptimizerConfig {
         match self {
-            // Lazy (the default) on tables: only the rows of the batch move.
-            // SGD as by default, Keras's: each occurrence steps on its own,
-            // as the plain loop does (PyTorch's, summing first, is a line
-            // of its own).
-            Opt::Sgd => SgdConfig::new().with_learning_rate(SGD_LR).into(),
+            // Only the rows of the batch move. SGD in Keras's table mode:
+            // each occurrence steps on its own, as Keras and the plain loop
+            // do (PyTorch's, summing first, is a line of its own).
+            Opt::Sgd => OptimizerConfig::from(SgdConfig::new().with_learning_rate(SGD_LR))
+                .with_table_updates(TableUpdates::Keras),
             Opt::Adam => AdamConfig::pytorch_sparse().with_learning_rate(ADAM_LR).into(),
             Opt::Adagrad => AdagradConfig::pytorch().with_learning_rate(ADAGRAD_LR).into(),
         }
@@ -1592,9 +1592,9 @@ fn summary_table(records: &[Map<String, Value>], anchors: &Anchors) -> Vec<Strin
                 _ => "-".into(),
             });
             lines.push(format!("| {} |", row.join(" | ")));
-            let alts = records
-                .iter()
-                .filter(|r| Role::of(r) == Role::EmbkitAlt && key_of(r) == key && threads_of(r) == t);
+            let alts = records.iter().filter(|r| {
+                Role::of(r) == Role::EmbkitAlt && key_of(r) == key && threads_of(r) == t
+            });
             for alt in alts {
                 let a_rate = rate_of(alt);
                 let mut row = vec![

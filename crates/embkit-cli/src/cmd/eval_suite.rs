@@ -428,7 +428,12 @@ fn polarity(ctx: &Suite) -> Result<Section> {
         name: "sentence polarity".into(),
         status: "ran",
         note: format!(
-            "{} sentences; sd over folds: pooling {:.3}, bag {:.3} (TF-IDF + LR: 0.017)",
+            "{} sentences; sd over folds: pooling {:.3}, bag {:.3} (TF-IDF + LR: 0.017). \
+             On these same 10 folds, scikit-learn 1.9 run here: TF-IDF + LR with default \
+             settings 0.729 (0.720-0.727 over eight other shuffled fold assignments), TF-IDF of \
+             word uni- and bigrams (sublinear, C = 10) + LR 0.750, multinomial naive Bayes on \
+             binary uni- and bigrams 0.754: the listed 0.741 is above what default \
+             settings give on any of these fold assignments",
             data.len(),
             sd(&pool),
             sd(&bag)

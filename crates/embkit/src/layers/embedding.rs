@@ -1221,14 +1221,15 @@ impl Embedding {
     /// optimizer's state end with the same bits as after `backward` and
     /// `step`, and [`grad`](Self::grad) is empty afterwards.
     ///
-    /// One exception, Keras's own: Keras-flavoured SGD without momentum
+    /// One exception, Keras's own: SGD without momentum in the
+    /// [`TableUpdates::Keras`](crate::optim::TableUpdates::Keras) mode
     /// ([`Optimizer::steps_each_occurrence`]) steps each occurrence of an
     /// id on its own, in batch order, as Keras's `scatter_sub` does
     /// ([`Optimizer::step_occurrences`]; without
     /// [`scale_grad_by_freq`](EmbeddingConfig::scale_grad_by_freq)): an id
     /// seen twice ends at `(w − lr·g₁) − lr·g₂`, where `backward` and
     /// `step` give `w − lr·(g₁ + g₂)`, the same up to rounding. Ids seen
-    /// once step alike; nothing is sorted.
+    /// once step alike; nothing is sorted or summed.
     ///
     /// With LoRA or a [`regularizer`](EmbeddingConfig::regularizer),
     /// `backward` and `step` run one after the other (the gradient is then
@@ -1248,21 +1249,31 @@ impl Embedding {
     /// trainable table (not at a padding position) holds a NaN or an
     /// infinity: a fused step cannot be checked afterwards, so its input is
     /// (finite rows whose sum overflows still step to infinity, as with
-    /// `backward` and `step`). Nothing changes on an error, except as with
-    /// `step`: with LoRA, `A` has taken its step when `B`'s key fails.
+    /// `backward` and `step`; stepped one occurrence at a time they do not
+    /// overflow). Nothing changes on an error, except as with `step`: with
+    /// LoRA, `A` has taken its step when `B`'s key fails.
     ///
     /// # Examples
     ///
     /// ```
+    /// use embkit::optim::TableUpdates;
     /// use embkit::{Embedding, OptimizerConfig, SgdConfig};
     /// use ndarray::array;
     ///
-    /// let mut table = Embedding::from_pretrained(array![[0.0], [1.0], [2.0]].view(), false)?;
-    /// let mut sgd = OptimizerConfig::from(SgdConfig::new().with_learning_rate(0.5)).build()?;
-    /// table.backward_step(&[2, 0, 2], &[1.0, 1.0, 1.0], sgd.as_mut(), "embedding")?;
+    /// let mut table = Embedding::from_pretrained(array![[1.0], [1.0]].view(), false)?;
+    /// let config = OptimizerConfig::from(SgdConfig::new().with_learning_rate(0.1));
+    /// let mut sgd = config.build()?;
+    /// table.backward_step(&[1, 0, 1], &[1.0, 1.0, 1.0], sgd.as_mut(), "embedding")?;
     /// sgd.finish_step();
-    /// // Row 2: (2 - 0.5) - 0.5, a step per occurrence, as Keras's SGD.
-    /// assert_eq!(table.weights(), &[-0.5, 1.0, 1.0]);
+    /// // Row 1, seen twice: 1 - 0.1 · (1 + 1), as `backward` and `step` do.
+    /// assert_eq!(table.weights(), &[0.9, 0.8]);
+    ///
+    /// // In Keras's table mode a step per occurrence, as Keras's SGD:
+    /// // (1 - 0.1) - 0.1 rounds to 0.79999995 in f32.
+    /// let mut table = Embedding::from_pretrained(array![[1.0], [1.0]].view(), false)?;
+    /// let mut sgd = config.with_table_updates(TableUpdates::Keras).build()?;
+    /// table.backward_step(&[1, 0, 1], &[1.0, 1.0, 1.0], sgd.as_mut(), "embedding")?;
+    /// assert_eq!(table.weights(), &[0.9, 0.799_999_95]);
     /// # Ok::<(), embkit::Error>(())
     /// ```
     pub fn backward_step(

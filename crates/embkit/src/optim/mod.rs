@@ -36,7 +36,10 @@
 //! - [`TableUpdates::Keras`]: what Keras 3 with the TensorFlow backend does
 //!   with an embedding's gradient: the steps of `Dense`, but second moments
 //!   and accumulators add `Σ gᵢ²` ([`RowGrad::squares`]) for an id seen
-//!   several times.
+//!   several times, and SGD without momentum, given the occurrences
+//!   themselves ([`Optimizer::step_occurrences`], which
+//!   [`Embedding::backward_step`](crate::Embedding::backward_step) calls),
+//!   steps each on its own.
 //!
 //! Optimizers for which a zero gradient changes nothing (SGD without
 //! momentum, Adagrad, row-wise Adagrad) visit only the rows of the gradient
@@ -170,16 +173,20 @@ pub trait Optimizer: std::fmt::Debug + Send {
     ///
     /// Where the reference steps each occurrence on its own
     /// ([`steps_each_occurrence`](Self::steps_each_occurrence)), so does
-    /// this, in batch order: Keras's SGD without momentum subtracts
-    /// `lr · gᵢ` once per occurrence (`scatter_sub` of its `IndexedSlices`
-    /// gradient), so an id seen twice ends at `(w − lr·g₁) − lr·g₂`, not
+    /// this, in batch order: SGD without momentum in the
+    /// [`TableUpdates::Keras`] mode subtracts `lr · gᵢ` once per
+    /// occurrence, as Keras does (the TensorFlow backend's `scatter_sub` of
+    /// the `IndexedSlices` gradient, which keeps repeated indices), so an id
+    /// seen twice ends at `(w − lr·g₁) − lr·g₂`, not
     /// [`step_rows`](Self::step_rows)'s `w − lr·(g₁ + g₂)`: the same up to
-    /// rounding. Nothing is sorted or summed, and each row is read and
-    /// written once per occurrence. The default implementation sums each
-    /// id's rows into a [`RowGrad`] and calls
-    /// [`step_rows`](Self::step_rows). Neither checks the rows for NaN or
-    /// infinity ([`Embedding::backward_step`](crate::Embedding::backward_step)
-    /// does).
+    /// rounding. (TensorFlow's CPU kernel applies them in batch order for
+    /// fewer than 1024 occurrences or with op determinism on; above that it
+    /// splits them over threads, in an order that varies from run to run.)
+    /// Nothing is sorted or summed, and each row is read and written once
+    /// per occurrence. The default implementation sums each id's rows into
+    /// a [`RowGrad`] and calls [`step_rows`](Self::step_rows). Neither
+    /// checks the rows for NaN or infinity
+    /// ([`Embedding::backward_step`](crate::Embedding::backward_step) does).
     ///
     /// # Errors
     ///
@@ -200,9 +207,10 @@ pub trait Optimizer: std::fmt::Debug + Send {
     /// Ends a training step: advances the iteration counter.
     fn finish_step(&mut self);
 
-    /// Lets [`step_rows`](Self::step_rows) and
-    /// [`step_gather`](Self::step_gather) update the rows of a large
-    /// gradient on `threads` threads, each owning a contiguous range of
+    /// Lets [`step_rows`](Self::step_rows),
+    /// [`step_gather`](Self::step_gather) and
+    /// [`step_occurrences`](Self::step_occurrences) update the rows of a
+    /// large gradient on `threads` threads, each owning a contiguous range of
     /// table rows (the result does not depend on it). One thread by
     /// default; the default implementation ignores it.
     fn set_threads(&mut self, threads: Threads) {
@@ -359,6 +367,10 @@ config_from! {
 /// | `Lazy` | the rows of the gradient | `(Σ gᵢ)²` | PyTorch, `sparse=True` |
 /// | `Dense` | every row, `g = 0` outside the batch | `(Σ gᵢ)²` | PyTorch, `sparse=False` |
 /// | `Keras` | every row, `g = 0` outside the batch | `Σ gᵢ²` | Keras 3, TensorFlow backend |
+///
+/// In the `Keras` mode, SGD without momentum given a gather's occurrences
+/// ([`Optimizer::step_occurrences`]) steps each on its own, in batch order,
+/// as Keras's `scatter_sub` does; from a [`RowGrad`] it steps the sums.
 ///
 /// A step with a zero gradient changes nothing for SGD without momentum,
 /// Adagrad and row-wise Adagrad, so there `Dense` is `Lazy`, and `Keras`
@@ -529,11 +541,11 @@ trait Kernel<const N: usize>: Copy + Send + Sync {
         None
     }
 
-    /// If the reference applies this rule to a gather's gradient one
-    /// occurrence at a time, in batch order, as `w -= c·g` with `g` the
-    /// occurrence's row, instead of to the sum of each id's rows: the factor
-    /// `c` (see [`Optimizer::step_occurrences`]). Only a rule without state
-    /// can: its step is [`apply`](Self::apply) with the same bits.
+    /// If a step needs no state and is `w -= c·g`, with the same bits as
+    /// [`apply`](Self::apply): the factor `c`. In the
+    /// [`TableUpdates::Keras`] mode such a rule steps each occurrence of a
+    /// gather's gradient on its own, as Keras does (see
+    /// [`Optimizer::step_occurrences`]).
     fn occurrence_step(self) -> Option<f32> {
         None
     }
@@ -636,6 +648,13 @@ impl<C: Rule<N>, const N: usize> Stepper<C, N> {
         }
     }
 
+    /// The factor of a step per occurrence, `w -= c·g`, if this rule takes
+    /// one (see [`Kernel::occurrence_step`]): in the Keras table mode only.
+    fn occurrence_step(&self) -> Option<f32> {
+        let kernel = self.config.kernel(self.iterations);
+        kernel.occurrence_step().filter(|_| self.config.table_mode() == TableUpdates::Keras)
+    }
+
     fn step_dense(&mut self, key: &str, value: &mut [f32], grad: &[f32]) -> Result<()> {
         if grad.len() != value.len() {
             return Err(Error::shape(
@@ -695,7 +714,7 @@ impl<C: Rule<N>, const N: usize> Stepper<C, N> {
     }
 
     fn steps_each_occurrence(&self) -> bool {
-        self.config.kernel(self.iterations).occurrence_step().is_some()
+        self.occurrence_step().is_some()
     }
 
     fn step_occurrences(
@@ -706,7 +725,7 @@ impl<C: Rule<N>, const N: usize> Stepper<C, N> {
         upstream: &[f32],
         dim: usize,
     ) -> Result<()> {
-        let Some(c) = self.config.kernel(self.iterations).occurrence_step() else {
+        let Some(c) = self.occurrence_step() else {
             checked_gather_shape(ids, upstream, dim)?;
             let mut summed = std::mem::take(&mut self.summed);
             summed.assign_gather_grad(ids, upstream, dim, false, self.threads);
@@ -715,8 +734,8 @@ impl<C: Rule<N>, const N: usize> Stepper<C, N> {
             return result;
         };
         checked_gather_shape(ids, upstream, dim)?;
-        // Rows outside the batch do not move (see
-        // `Kernel::steps_each_occurrence`): an empty batch is a no-op.
+        // Rows outside the batch do not move (the rule has no state, see
+        // `Kernel::occurrence_step`): an empty batch is a no-op.
         if ids.is_empty() {
             return Ok(());
         }
@@ -1222,6 +1241,10 @@ fn split_at_rows<const N: usize, F>(
     F: Fn(usize, std::ops::Range<usize>, &mut [f32], [&mut [f32]; N], &mut PartScratch) + Sync,
 {
     let num_rows = table.len() / dim;
+    debug_assert!(
+        bounds.windows(2).all(|w| w[0] <= w[1]) && bounds.iter().all(|&b| b <= num_rows),
+        "bounds {bounds:?} of {num_rows} rows"
+    );
     let parts = bounds.len() + 1;
     if scratch.len() < parts {
         scratch.resize_with(parts, PartScratch::default);

@@ -193,12 +193,11 @@ impl Kernel<1> for SgdKernel {
         self.momentum == 0.0
     }
 
-    /// Keras's SGD without momentum subtracts `lr · gᵢ` once per
-    /// occurrence: the TensorFlow backend's `assign_sub` of an
-    /// `IndexedSlices` gradient is a `scatter_sub`, which keeps repeated
-    /// indices. PyTorch's sparse SGD sums repeated rows first.
+    /// Without momentum, a step is `w -= lr·g` and needs no state: in the
+    /// Keras table mode the occurrences of a gather step one by one, as
+    /// Keras's `scatter_sub` subtracts `lr · gᵢ` once per occurrence.
     fn occurrence_step(self) -> Option<f32> {
-        (self.momentum == 0.0 && self.flavour == Flavour::Keras).then_some(self.learning_rate)
+        (self.momentum == 0.0).then_some(self.learning_rate)
     }
 
     /// The update, over matching slices of weights, gradient and velocity

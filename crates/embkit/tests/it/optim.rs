@@ -629,8 +629,10 @@ fn a_large_fused_step_equals_backward_then_step_on_any_thread_count() -> Result<
         })
         .collect();
     let case = BatchCase { num_embeddings, dim, table, steps };
-    let optimizers: [OptimizerConfig; 5] = [
+    let optimizers: [OptimizerConfig; 6] = [
         SgdConfig::new().with_learning_rate(0.1).into(),
+        OptimizerConfig::from(SgdConfig::new().with_learning_rate(0.1))
+            .with_table_updates(TableUpdates::Keras),
         AdamConfig::pytorch_sparse().into(),
         RowWiseAdagradConfig::new().into(),
         OptimizerConfig::from(AdagradConfig::new()).with_table_updates(TableUpdates::Keras),
@@ -650,18 +652,26 @@ fn a_large_fused_step_equals_backward_then_step_on_any_thread_count() -> Result<
 
 /// Keras's SGD without momentum subtracts `lr · gᵢ` once per occurrence
 /// (the TensorFlow backend's `scatter_sub` of the `IndexedSlices`
-/// gradient): an id seen twice with `g = 1`, from `w = 1` at `lr = 0.1`,
-/// ends at `(1 − 0.1) − 0.1 = 0.79999995` in f32. PyTorch's sparse SGD
-/// sums first: `1 − 0.1 · (1 + 1) = 0.8`, and so do `backward` and `step`
-/// with either flavour.
+/// gradient), which `backward_step` follows in the Keras table mode: an id
+/// seen twice with `g = 1`, from `w = 1` at `lr = 0.1`, ends at
+/// `(1 − 0.1) − 0.1 = 0.79999995` in f32. Summed first, as PyTorch's sparse
+/// SGD, the other modes and `backward` + `step` in every mode do:
+/// `1 − 0.1 · (1 + 1) = 0.8`.
 #[test]
-fn backward_step_of_keras_sgd_steps_each_occurrence() -> Result<(), Error> {
+fn backward_step_of_sgd_in_keras_mode_steps_each_occurrence() -> Result<(), Error> {
     let one = ArrayView2::from_shape((1, 1), &[1.0f32][..]).expect("1 x 1");
-    let cases = [(SgdConfig::new(), 0.799_999_95f32, true), (SgdConfig::pytorch(), 0.8, false)];
+    let keras = TableUpdates::Keras;
+    let sgd = |config: SgdConfig| OptimizerConfig::from(config.with_learning_rate(0.1));
+    let cases = [
+        (sgd(SgdConfig::new()).with_table_updates(keras), 0.799_999_95f32, true),
+        (sgd(SgdConfig::pytorch()).with_table_updates(keras), 0.799_999_95, true),
+        (sgd(SgdConfig::new()), 0.8, false),
+        (sgd(SgdConfig::new()).with_table_updates(TableUpdates::Dense), 0.8, false),
+        (sgd(SgdConfig::pytorch()), 0.8, false),
+    ];
     for (config, fused_expected, per_occurrence) in cases {
-        let config = OptimizerConfig::from(config.with_learning_rate(0.1));
         let mut optimizer = config.build()?;
-        assert_eq!(optimizer.steps_each_occurrence(), per_occurrence);
+        assert_eq!(optimizer.steps_each_occurrence(), per_occurrence, "{config:?}");
         let mut fused = Embedding::from_pretrained(one, false)?;
         fused.backward_step(&[0, 0], &[1.0, 1.0], optimizer.as_mut(), "t")?;
         assert_eq!(fused.weights()[0].to_bits(), fused_expected.to_bits(), "{config:?}");
@@ -670,10 +680,10 @@ fn backward_step_of_keras_sgd_steps_each_occurrence() -> Result<(), Error> {
         apart.step(config.build()?.as_mut(), "t")?;
         assert_eq!(apart.weights()[0].to_bits(), 0.8f32.to_bits(), "{config:?}");
     }
-    // With momentum Keras's SGD keeps a velocity per element: no longer
-    // one step per occurrence.
-    let momentum = OptimizerConfig::from(SgdConfig::new().with_momentum(0.9)).build()?;
-    assert!(!momentum.steps_each_occurrence());
+    // With momentum SGD keeps a velocity per element: no step per
+    // occurrence, in any mode.
+    let momentum = OptimizerConfig::from(SgdConfig::new().with_momentum(0.9));
+    assert!(!momentum.with_table_updates(keras).build()?.steps_each_occurrence());
     Ok(())
 }
 
@@ -681,7 +691,8 @@ fn backward_step_of_keras_sgd_steps_each_occurrence() -> Result<(), Error> {
 /// on its own path (Keras's SGD) and on the summing one (Adam).
 #[test]
 fn step_occurrences_refuses_bad_input_and_changes_nothing() -> Result<(), Error> {
-    let configs: [OptimizerConfig; 2] = [SgdConfig::new().into(), AdamConfig::new().into()];
+    let keras_sgd = OptimizerConfig::from(SgdConfig::new()).with_table_updates(TableUpdates::Keras);
+    let configs = [keras_sgd, SgdConfig::new().into(), AdamConfig::new().into()];
     for config in configs {
         let mut optimizer = config.build()?;
         let mut table = vec![1.0f32; 6];
@@ -713,6 +724,11 @@ fn step_occurrences_refuses_bad_input_and_changes_nothing() -> Result<(), Error>
         }
         assert_eq!(bits(&table), bits(&expected), "{config:?}");
         assert_ne!(table, vec![1.0; 6], "{config:?}");
+        // The key keeps the table's shape.
+        let mut other = vec![1.0f32; 8];
+        let err = optimizer.step_occurrences("t", &mut other, &[0], &[1.0; 2], 2);
+        assert!(matches!(err, Err(Error::ShapeMismatch { .. })), "{config:?}: {err:?}");
+        assert_eq!(other, vec![1.0; 8], "{config:?}");
     }
     Ok(())
 }
@@ -804,8 +820,8 @@ fn backward_step_refuses_a_non_finite_upstream_and_changes_nothing() -> Result<(
 /// Finite rows whose sum overflows are not refused: `backward_step` steps
 /// them to the same bits as `backward` and `step`, for a rule that sums
 /// first (Adam) and one that sums only the repeated ids in its one pass
-/// (PyTorch's SGD). Keras's SGD steps each occurrence on its own: no sum,
-/// no overflow.
+/// (SGD). SGD in Keras's table mode steps each occurrence on its own: no
+/// sum, no overflow.
 #[test]
 fn backward_step_steps_an_overflowing_sum_as_backward_then_step() -> Result<(), Error> {
     let weights = ndarray::array![[0.5, -0.5], [0.25, 0.75]];
@@ -815,13 +831,16 @@ fn backward_step_steps_an_overflowing_sum_as_backward_then_step() -> Result<(), 
     keras.backward_step(
         &ids,
         &upstream,
-        OptimizerConfig::from(SgdConfig::new()).build()?.as_mut(),
+        OptimizerConfig::from(SgdConfig::new())
+            .with_table_updates(TableUpdates::Keras)
+            .build()?
+            .as_mut(),
         "t",
     )?;
     // Row 1, first column: (0.25 − 0.01 · 3e38) − 0.01 · 3e38.
     assert_eq!(keras.weights()[2], (0.25f32 - 0.01 * 3e38) - 0.01 * 3e38);
     assert!(keras.weights()[2].is_finite());
-    for config in [OptimizerConfig::from(AdamConfig::new()), SgdConfig::pytorch().into()] {
+    for config in [OptimizerConfig::from(AdamConfig::new()), SgdConfig::new().into()] {
         let mut fused = Embedding::from_pretrained(weights.view(), false)?;
         let mut apart = fused.clone();
         let (mut a, mut b) = (config.build()?, config.build()?);
@@ -1063,6 +1082,41 @@ fn keras_table_updates_match_tensorflow() -> Result<(), Error> {
         let got = run_reference_steps(&keras_config(name))?;
         assert_tables_close(name, &got, want);
     }
+    Ok(())
+}
+
+/// `backward_step` with SGD in the Keras mode reproduces Keras's SGD run
+/// above to the printed digits (9 decimals, finer than an f32 ulp here),
+/// stepping each occurrence on its own as Keras's `scatter_sub` does.
+/// Summing first differs at step 3, value 2: 0.23 − 0.1 · (0.7 + 0.1)
+/// = 0.150000006 in f32, Keras 0.149999991.
+#[test]
+fn backward_step_of_sgd_in_keras_mode_matches_keras_exactly() -> Result<(), Error> {
+    let batches: [(&[u32], &[f32]); 3] = [
+        (&[1, 3, 1], &[0.5, -0.25, 1.0, 0.5, -0.3, 0.8]),
+        (&[3, 3, 0], &[0.2, -0.6, 0.4, 0.1, -1.0, 0.3]),
+        (&[1, 2, 1], &[0.7, 0.7, -0.5, 0.25, 0.1, -0.9]),
+    ];
+    let want = &KERAS.iter().find(|(name, _)| *name == "sgd").expect("Keras's SGD run").1;
+    let config = keras_config("sgd").with_table_updates(TableUpdates::Keras);
+    let mut optimizer = config.build()?;
+    let weights = ArrayView2::from_shape((5, 2), &W0[..]).expect("5 x 2");
+    let mut table = Embedding::from_pretrained(weights, false)?;
+    for (step, ((ids, upstream), want)) in batches.into_iter().zip(want).enumerate() {
+        table.backward_step(ids, upstream, optimizer.as_mut(), "embedding")?;
+        optimizer.finish_step();
+        for (i, (&got, &want)) in table.weights().iter().zip(want).enumerate() {
+            assert!(
+                (f64::from(got) - want).abs() < 1e-9,
+                "step {}, value {i}: {got} against {want}",
+                step + 1
+            );
+        }
+    }
+    // Summed first (`step_rows`), step 3's value 2 is one ulp off.
+    let summed = run_reference_steps(&config)?;
+    assert_eq!(summed[2][2], summed[1][2] - 0.1 * (0.7 + 0.1));
+    assert!((f64::from(summed[2][2]) - want[2][2]).abs() > 1e-8);
     Ok(())
 }
 
