@@ -717,6 +717,24 @@ impl Bench<'_> {
         Ok(records)
     }
 
+    /// Per-step seconds of `forward_into` then `backward_step` of the
+    /// batch `(ids, upstream)` with `optimizer`.
+    fn time_backward_step(
+        &self,
+        table: &mut embkit::Embedding,
+        out: &mut Vec<f32>,
+        (ids, upstream): (&[u32], &[f32]),
+        optimizer: &mut dyn embkit::Optimizer,
+    ) -> Result<Vec<f64>> {
+        time_fn(self.reps, 1, || {
+            table.forward_into(black_box(ids), out)?;
+            black_box(&out);
+            table.backward_step(ids, upstream, optimizer, "embedding")?;
+            optimizer.finish_step();
+            Ok(())
+        })
+    }
+
     /// W5 / W6: forward, backward of an N(0, 1) upstream gradient and a
     /// lazy optimizer step, per step.
     fn sparse_step(
@@ -743,13 +761,8 @@ impl Bench<'_> {
             // where the rule fuses, SGD; Adam and Adagrad sum the rows
             // first, checking them as they are written) and `backward`
             // then `step` (the summed gradient written out and read back).
-            let fused = time_fn(self.reps, 1, || {
-                table.forward_into(black_box(ids), &mut out)?;
-                black_box(&out);
-                table.backward_step(ids, &upstream, optimizer.as_mut(), "embedding")?;
-                optimizer.finish_step();
-                Ok(())
-            })?;
+            let step = (ids, &upstream[..]);
+            let fused = self.time_backward_step(&mut table, &mut out, step, optimizer.as_mut())?;
             let apart = time_fn(self.reps, 1, || {
                 table.forward_into(black_box(ids), &mut out)?;
                 black_box(&out);
@@ -772,13 +785,8 @@ impl Bench<'_> {
                 let config = SgdConfig::pytorch().with_learning_rate(SGD_LR);
                 let mut optimizer = OptimizerConfig::from(config).build()?;
                 optimizer.set_threads(Threads::new(t)?);
-                let summed = time_fn(self.reps, 1, || {
-                    table.forward_into(black_box(ids), &mut out)?;
-                    black_box(&out);
-                    table.backward_step(ids, &upstream, optimizer.as_mut(), "embedding")?;
-                    optimizer.finish_step();
-                    Ok(())
-                })?;
+                let summed =
+                    self.time_backward_step(&mut table, &mut out, step, optimizer.as_mut())?;
                 let system =
                     format!("embkit-{} forward_into + backward_step (SGD, PyTorch's)", version());
                 let mut r = record(&system, Role::EmbkitAlt, &work, t, t, &summed);
