@@ -1095,10 +1095,13 @@ fn apply_to_rows<C: Rule<N>, const N: usize>(
 /// Checks the rows of a gather's gradient: `dim` at least 1 and one row
 /// of `dim` per id.
 fn checked_gather_shape(ids: &[u32], upstream: &[f32], dim: usize) -> Result<()> {
-    if dim == 0 || upstream.len() != ids.len() * dim {
+    if dim == 0 {
+        return Err(Error::shape("gradient rows", "rows of length at least 1", &[ids.len(), 0]));
+    }
+    if upstream.len() != ids.len() * dim {
         return Err(Error::shape(
             "gradient rows",
-            format!("one row of at least 1 value per id: [{}, dim]", ids.len()),
+            format!("one row of {dim} values per id: [{}, {dim}]", ids.len()),
             &[upstream.len()],
         ));
     }
