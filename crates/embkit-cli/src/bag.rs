@@ -16,7 +16,7 @@ use embkit::{AdamConfig, Dataset, EarlyStopping, History, Observer, TrainConfig}
 use ndarray::{Array1, Array2, ArrayD};
 use rand::{rngs::StdRng, SeedableRng};
 
-use crate::pipeline::{LrDecay, Prediction};
+use crate::pipeline::{hold_out, LrDecay, Prediction};
 
 /// Metadata keys of the model directory (the same as the sequential text
 /// classifier's).
@@ -96,6 +96,10 @@ pub struct TrainedBag {
     pub config: TrainConfig,
     /// Its epochs.
     pub history: History,
+    /// Texts trained on.
+    pub trained_on: usize,
+    /// Texts validated on (0 without validation).
+    pub validated_on: usize,
 }
 
 /// The bags of `texts`, padded: `[texts, longest bag]`.
@@ -132,23 +136,12 @@ impl BagTextClassifier {
         let (train, validation) = match validation {
             Some(v) => (train.clone(), Some(v.clone())),
             None if settings.validation_split > 0.0 => {
-                let f = settings.validation_split;
-                if !(0.0..1.0).contains(&f) {
-                    bail!("--validation-split must be in [0, 1), got {f}");
-                }
-                let at = (train.len() as f64 * (1.0 - f)).floor() as usize;
-                if at == 0 || at == train.len() {
-                    bail!(
-                        "a validation split of {f} of {} texts leaves one side empty",
-                        train.len()
-                    );
-                }
-                let first: Vec<usize> = (0..at).collect();
-                let rest: Vec<usize> = (at..train.len()).collect();
-                (train.subset(&first), Some(train.subset(&rest)))
+                let (a, b) = hold_out(train, settings.validation_split, settings.seed)?;
+                (a, Some(b))
             }
             None => (train.clone(), None),
         };
+        let (trained_on, validated_on) = (train.len(), validation.as_ref().map_or(0, |v| v.len()));
         let mut vconfig = TextVectorizerConfig::new();
         if let Some(max) = settings.max_tokens {
             vconfig = vconfig.with_max_tokens(max);
@@ -199,7 +192,7 @@ impl BagTextClassifier {
             .context("training")?;
         let classifier =
             BagTextClassifier { model, vectorizer, classes, max_len: settings.max_len };
-        Ok(TrainedBag { classifier, config, history })
+        Ok(TrainedBag { classifier, config, history, trained_on, validated_on })
     }
 
     /// Writes the model directory.

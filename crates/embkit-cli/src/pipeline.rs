@@ -7,7 +7,7 @@ use std::io::Cursor;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use embkit::data::LabelledTexts;
+use embkit::data::{stratified_split, LabelledTexts};
 use embkit::format::{SavedModel, MODEL_FILE, VOCAB_FILE};
 use embkit::query::{neighbors_of_row, Neighbor};
 use embkit::vocab::{TextVectorizer, TextVectorizerConfig};
@@ -137,6 +137,10 @@ pub struct Trained {
     pub config: TrainConfig,
     /// Its epochs.
     pub history: History,
+    /// Texts trained on.
+    pub trained_on: usize,
+    /// Texts validated on (0 without validation).
+    pub validated_on: usize,
 }
 
 fn is_binary(classes: &[String]) -> bool {
@@ -170,16 +174,15 @@ impl TextClassifier {
         }
         let binary = is_binary(&classes);
 
-        // Keras's validation split: the last samples, before shuffling.
         let (train, validation) = match validation {
             Some(v) => (train.clone(), Some(v.clone())),
             None if settings.validation_split > 0.0 => {
-                let split = split_at(train.len(), settings.validation_split)?;
-                let (a, b) = split_labelled(train, split);
+                let (a, b) = hold_out(train, settings.validation_split, settings.seed)?;
                 (a, Some(b))
             }
             None => (train.clone(), None),
         };
+        let (trained_on, validated_on) = (train.len(), validation.as_ref().map_or(0, |v| v.len()));
 
         let mut vconfig =
             TextVectorizerConfig::new().with_output_sequence_length(settings.sequence_length);
@@ -247,7 +250,13 @@ impl TextClassifier {
             None => None,
         };
         let history = model.fit(train_data, val_data, &config, observer).context("training")?;
-        Ok(Trained { classifier: TextClassifier { model, vectorizer, classes }, config, history })
+        Ok(Trained {
+            classifier: TextClassifier { model, vectorizer, classes },
+            config,
+            history,
+            trained_on,
+            validated_on,
+        })
     }
 
     /// Writes the model directory.
@@ -361,22 +370,19 @@ impl TextClassifier {
     }
 }
 
-/// Where Keras's `validation_split` cuts `n` samples.
-fn split_at(n: usize, fraction: f64) -> Result<usize> {
+/// Holds out `fraction` of each class of `data` for validation, a seeded
+/// sample ([`stratified_split`]): a file grouped by label still gives a
+/// validation set with every class. Returns `(train, validation)`.
+pub fn hold_out(
+    data: &LabelledTexts,
+    fraction: f64,
+    seed: u64,
+) -> Result<(LabelledTexts, LabelledTexts)> {
     if !(0.0..1.0).contains(&fraction) {
         bail!("--validation-split must be in [0, 1), got {fraction}");
     }
-    let at = (n as f64 * (1.0 - fraction)).floor() as usize;
-    if at == 0 || at == n {
-        bail!("a validation split of {fraction} of {n} samples leaves one side empty");
-    }
-    Ok(at)
-}
-
-fn split_labelled(data: &LabelledTexts, at: usize) -> (LabelledTexts, LabelledTexts) {
-    let part = |r: std::ops::Range<usize>| {
-        LabelledTexts::new(data.labels()[r.clone()].to_vec(), data.texts()[r].to_vec())
-            .expect("labels and texts of equal length")
-    };
-    (part(0..at), part(at..data.len()))
+    let split = stratified_split(data.labels(), fraction, seed).with_context(|| {
+        format!("holding out {fraction} of {} texts for validation", data.len())
+    })?;
+    Ok((data.subset(&split.train), data.subset(&split.test)))
 }

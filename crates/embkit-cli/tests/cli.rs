@@ -163,6 +163,60 @@ fn train_predict_neighbors_inspect_round_trip() {
 }
 
 #[test]
+fn a_file_sorted_by_label_is_validated_on_every_class() {
+    // 160 texts of one class, then 40 of the other: the file's last 20%
+    // (Keras's validation split) would leave one class to train on.
+    let dir = scratch("sorted");
+    let data = dir.join("sorted.tsv");
+    let mut text = String::new();
+    for i in 0..200 {
+        if i < 160 {
+            text.push_str(&format!("sea\tthe whale swam in the deep sea near ship {i}\n"));
+        } else {
+            text.push_str(&format!("land\tthe horse ran over the green hill near farm {i}\n"));
+        }
+    }
+    std::fs::write(&data, text).unwrap();
+    for arch in ["sequence", "bag"] {
+        let model = dir.join(arch);
+        let o = embkit(&[
+            "train",
+            "--architecture",
+            arch,
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            model.to_str().unwrap(),
+            "--epochs",
+            "5",
+            "--learning-rate",
+            "0.01",
+            "--quiet",
+            "--json",
+        ]);
+        assert!(o.status.success(), "{arch}: {}", stderr(&o));
+        let summary: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+        // 20% of each class: 32 + 8 held out.
+        assert_eq!(summary["train_texts"], 160, "{arch}: {summary}");
+        assert_eq!(summary["validation_texts"], 40, "{arch}: {summary}");
+        assert!(summary["val_accuracy"].as_f64().unwrap() > 0.9, "{arch}: {summary}");
+    }
+    let o = embkit(&[
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        dir.join("text").to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("on 160 texts (40 held out for validation)"), "{}", stdout(&o));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn bad_training_input_gets_clear_errors() {
     let dir = scratch("bad");
     let out = dir.join("m");

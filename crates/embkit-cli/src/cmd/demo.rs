@@ -150,7 +150,7 @@ fn train_authors(args: &Args, out: &mut Out) -> Result<()> {
         classes.join(", ")
     ))?;
     out.text(format!(
-        "model       Embedding({} ids, {}) → Flatten → Dense({}, softmax); Adam, batch {}, {} epochs; the last {:.0}% held out",
+        "model       Embedding({} ids, {}) → Flatten → Dense({}, softmax); Adam, batch {}, {} epochs; {:.0}% of each author held out",
         settings.max_tokens.unwrap_or(0),
         settings.embedding_dim,
         classes.len(),

@@ -146,9 +146,9 @@ pub struct Args {
     #[arg(long, value_name = "FILE.toml")]
     pub config: Option<PathBuf>,
     /// Fraction of `--data` held out for validation when there is no
-    /// `--validation` file; 0 trains on everything. classify: the end of
-    /// the file, as Keras (default 0.2); ratings: a seeded random sample
-    /// (default 0.1).
+    /// `--validation` file; 0 trains on everything. classify: a seeded
+    /// sample of each class, so a file sorted by label works (default
+    /// 0.2); ratings: a seeded random sample (default 0.1).
     #[arg(long)]
     pub validation_split: Option<f64>,
     /// Passes over the training data [classify: 10 (bag: 10), ratings:
@@ -444,9 +444,10 @@ fn classify(args: &Args, merged: &Merged, options: &DataOptions) -> Result<()> {
     let mut out = Out::new(args.json);
     let last = trained.history.epochs.last().context("training ran no epoch")?;
     out.text(format!(
-        "trained {} epochs on {} texts: loss {:.4}{}",
+        "trained {} epochs on {} texts{}: loss {:.4}{}",
         trained.history.epochs.len(),
-        train.len(),
+        trained.trained_on,
+        held_out(trained.validated_on, validation.is_some()),
         last.loss,
         last.val_metrics
             .get("accuracy")
@@ -458,6 +459,8 @@ fn classify(args: &Args, merged: &Merged, options: &DataOptions) -> Result<()> {
     out.record(json!({
         "event": "summary",
         "task": Task::Classify.name(),
+        "train_texts": trained.trained_on,
+        "validation_texts": trained.validated_on,
         "train_loss": trained.history.epochs.iter().map(|e| e.loss).collect::<Vec<_>>(),
         "val_loss": trained.history.epochs.iter().map(|e| e.val_loss).collect::<Vec<_>>(),
         "val_accuracy": last.val_metrics.get("accuracy"),
@@ -724,9 +727,10 @@ fn classify_bag(args: &Args, merged: &Merged, options: &DataOptions) -> Result<(
     let mut out = Out::new(args.json);
     let last = trained.history.epochs.last().context("training ran no epoch")?;
     out.text(format!(
-        "trained the bag classifier {} epochs on {} texts: loss {:.4}{}",
+        "trained the bag classifier {} epochs on {} texts{}: loss {:.4}{}",
         trained.history.epochs.len(),
-        train.len(),
+        trained.trained_on,
+        held_out(trained.validated_on, validation.is_some()),
         last.loss,
         last.val_metrics
             .get("accuracy")
@@ -740,6 +744,8 @@ fn classify_bag(args: &Args, merged: &Merged, options: &DataOptions) -> Result<(
         "event": "summary",
         "task": Task::Classify.name(),
         "architecture": "bag",
+        "train_texts": trained.trained_on,
+        "validation_texts": trained.validated_on,
         "train_loss": trained.history.epochs.iter().map(|e| e.loss).collect::<Vec<_>>(),
         "val_loss": trained.history.epochs.iter().map(|e| e.val_loss).collect::<Vec<_>>(),
         "val_accuracy": last.val_metrics.get("accuracy"),
@@ -906,4 +912,14 @@ fn word2vec(args: &Args, merged: &Merged, options: &DataOptions) -> Result<()> {
         "config": config_path,
     }))?;
     Ok(())
+}
+
+/// " (N held out for validation)" when the validation texts came from
+/// `--data`.
+fn held_out(validated_on: usize, from_file: bool) -> String {
+    if validated_on == 0 || from_file {
+        String::new()
+    } else {
+        format!(" ({validated_on} held out for validation)")
+    }
 }

@@ -18,7 +18,8 @@
 //! in a [`DataReport`] and goes on.
 //!
 //! Then splits of the indices, all deterministic for a seed
-//! ([`ratio_split`], [`k_fold`], [`leave_last_out`]), and
+//! ([`ratio_split`], [`stratified_split`], [`k_fold`],
+//! [`leave_last_out`]), and
 //! [`ShuffledBatches`] for streaming.
 
 mod batches;
@@ -35,4 +36,4 @@ pub use interactions::{Interaction, Interactions, KeyIndex, UNKNOWN_ID};
 pub use labelled::LabelledTexts;
 pub use letter_tokens::{letter_sentences, letter_tokens};
 pub use rows::{open_text, DataOptions, DataReport, Delimiter, Header, Rows, MAX_DATA_PROBLEMS};
-pub use split::{k_fold, leave_last_out, ratio_split, shuffled_indices, Split};
+pub use split::{k_fold, leave_last_out, ratio_split, shuffled_indices, stratified_split, Split};

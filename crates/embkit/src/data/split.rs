@@ -1,6 +1,7 @@
-//! Seeded shuffles and splits of a data set's indices: by ratio, k-fold,
-//! and leave-last-out by timestamp. Each returns indices; apply them with
-//! `subset` ([`Interactions::subset`](super::Interactions::subset),
+//! Seeded shuffles and splits of a data set's indices: by ratio (plain or
+//! stratified by label), k-fold, and leave-last-out by timestamp. Each
+//! returns indices; apply them with `subset`
+//! ([`Interactions::subset`](super::Interactions::subset),
 //! [`LabelledTexts::subset`](super::LabelledTexts::subset)).
 
 use std::collections::HashMap;
@@ -57,6 +58,81 @@ pub fn ratio_split(n: usize, test_fraction: f64, seed: u64) -> Result<Split> {
     let test = ((n as f64 * test_fraction).round() as usize).clamp(1, n - 1);
     let order = shuffled_indices(n, seed);
     Ok(sorted_split(order[test..].to_vec(), order[..test].to_vec()))
+}
+
+/// Holds out `round(c · test_fraction)` random samples of each class of
+/// `c` samples (scikit-learn's `train_test_split(stratify=labels)`, up to
+/// rounding), drawn from `seed`, so both sides have the classes in the
+/// same proportions whatever the order of the data (a file grouped by
+/// label included). A class keeps at least one sample for training; if
+/// the rounding holds out nothing, one sample of the largest class is held
+/// out.
+///
+/// # Errors
+///
+/// [`Error::InvalidConfig`] if `test_fraction` is not strictly between 0
+/// and 1 or there are fewer than 2 labels.
+///
+/// # Examples
+///
+/// ```
+/// use embkit::data::stratified_split;
+///
+/// // Grouped by label: the tail of the file would hold out only "neg".
+/// let labels = ["pos", "pos", "pos", "pos", "pos", "neg", "neg", "neg", "neg", "neg"];
+/// let split = stratified_split(&labels, 0.4, 7)?;
+/// let held: Vec<&str> = split.test.iter().map(|&i| labels[i]).collect();
+/// assert_eq!(held.iter().filter(|&&l| l == "pos").count(), 2);
+/// assert_eq!(held.iter().filter(|&&l| l == "neg").count(), 2);
+/// assert_eq!(split, stratified_split(&labels, 0.4, 7)?);
+/// # Ok::<(), embkit::Error>(())
+/// ```
+pub fn stratified_split<L: Eq + std::hash::Hash>(
+    labels: &[L],
+    test_fraction: f64,
+    seed: u64,
+) -> Result<Split> {
+    if !(test_fraction > 0.0 && test_fraction < 1.0) {
+        return Err(Error::config(
+            "test_fraction",
+            format!("must be strictly between 0 and 1, got {test_fraction}"),
+        ));
+    }
+    let n = labels.len();
+    if n < 2 {
+        return Err(Error::config("samples", format!("a split needs at least 2, got {n}")));
+    }
+    // The indices of each class, classes in order of first appearance.
+    let mut class_of: HashMap<&L, usize> = HashMap::new();
+    let mut classes: Vec<Vec<usize>> = Vec::new();
+    for (i, label) in labels.iter().enumerate() {
+        let next = classes.len();
+        let c = *class_of.entry(label).or_insert(next);
+        if c == next {
+            classes.push(Vec::new());
+        }
+        classes[c].push(i);
+    }
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut held: Vec<usize> = classes
+        .iter()
+        .map(|members| {
+            let c = members.len();
+            ((c as f64 * test_fraction).round() as usize).min(c - 1)
+        })
+        .collect();
+    if held.iter().all(|&t| t == 0) {
+        // The first of the largest classes gives one sample.
+        let largest = (0..classes.len()).rev().max_by_key(|&c| classes[c].len()).unwrap_or(0);
+        held[largest] = 1;
+    }
+    let (mut train, mut test) = (Vec::with_capacity(n), Vec::new());
+    for (members, &t) in classes.iter_mut().zip(&held) {
+        members.shuffle(&mut rng);
+        test.extend_from_slice(&members[..t]);
+        train.extend_from_slice(&members[t..]);
+    }
+    Ok(sorted_split(train, test))
 }
 
 /// `k` folds of a seeded shuffle of `0..n`: fold `i` holds out the `i`-th
@@ -171,6 +247,43 @@ mod tests {
         assert_eq!((s.train.len(), s.test.len()), (2, 1));
         let s = ratio_split(3, 0.99, 1).unwrap();
         assert_eq!((s.train.len(), s.test.len()), (1, 2));
+    }
+
+    #[test]
+    fn a_stratified_split_holds_out_each_class_in_proportion() {
+        // 300 of class 0, then 100 of class 1, then 10 of class 2.
+        let labels: Vec<u32> = [(0u32, 300), (1, 100), (2, 10)]
+            .iter()
+            .flat_map(|&(c, k)| std::iter::repeat_n(c, k))
+            .collect();
+        let s = stratified_split(&labels, 0.25, 3).unwrap();
+        let count = |idx: &[usize], c: u32| idx.iter().filter(|&&i| labels[i] == c).count();
+        // round(300·0.25) = 75, round(100·0.25) = 25, round(10·0.25) = round(2.5) = 3.
+        assert_eq!([0, 1, 2].map(|c| count(&s.test, c)), [75, 25, 3]);
+        assert_eq!([0, 1, 2].map(|c| count(&s.train, c)), [225, 75, 7]);
+        let mut all: Vec<usize> = s.train.iter().chain(&s.test).copied().collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..labels.len()).collect::<Vec<_>>());
+        assert!(s.train.windows(2).all(|w| w[0] < w[1]) && s.test.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(s, stratified_split(&labels, 0.25, 3).unwrap());
+        assert_ne!(s.test, stratified_split(&labels, 0.25, 4).unwrap().test);
+    }
+
+    #[test]
+    fn a_stratified_split_keeps_every_class_in_training() {
+        // A single sample of "b" stays in training; 0.99 of "a" leaves one.
+        let s = stratified_split(&["a", "a", "a", "b"], 0.99, 0).unwrap();
+        assert_eq!(s.train.len(), 2);
+        assert!(s.train.contains(&3));
+        // Rounding holds out nothing: the largest class gives one.
+        let s = stratified_split(&["x", "y", "y", "z"], 0.1, 0).unwrap();
+        assert_eq!(s.test.len(), 1);
+        assert!(s.test[0] == 1 || s.test[0] == 2);
+        let s = stratified_split(&["x", "y"], 0.1, 0).unwrap();
+        assert_eq!((s.train, s.test), (vec![1], vec![0]));
+        assert!(stratified_split(&["x"], 0.5, 0).is_err());
+        assert!(stratified_split(&["x", "y"], 0.0, 0).is_err());
+        assert!(stratified_split(&["x", "y"], 1.0, 0).is_err());
     }
 
     #[test]
