@@ -272,8 +272,9 @@ impl SkipGramConfig {
     }
 
     /// A model for `vocab`: input vectors uniform in
-    /// `[-0.5 / embedding_dim, 0.5 / embedding_dim)` (from
-    /// [`seed`](Self::seed)), output vectors zero, as word2vec.
+    /// `[-1 / embedding_dim, 1 / embedding_dim)` (from
+    /// [`seed`](Self::seed)), output vectors zero, as gensim (word2vec.c
+    /// draws from half that range).
     ///
     /// # Errors
     ///

@@ -155,10 +155,15 @@ impl TrainReport {
 /// in the whole run.
 ///
 /// The sigmoid is computed exactly (`1 / (1 + exp(-x))`), where word2vec
-/// reads a 1000-entry table over `[-6, 6]` and leaves the gradient at
-/// its limit outside (gensim skips those examples): the exact form
-/// differs by less than the table's step and is what the gradient test
-/// checks.
+/// reads a 1000-entry table over `[-6, 6]`: the exact form differs by
+/// less than the table's step and is what the gradient test checks. An
+/// example whose `|input·output|` is 6 or more is skipped, as gensim
+/// does (word2vec.c leaves the gradient at its limit there instead), and
+/// the input vectors start uniform in `[-1/dim, 1/dim)` as gensim's
+/// (word2vec.c: half as wide). Both are gensim's choices because gensim
+/// is the reference of the evaluation suite: over seeds 1-8 on its
+/// literary corpus (two threads) they raised the Google-analogy accuracy
+/// from 8.84 % to 9.10 % (gensim 4.4 here: 9.46 %), WordSim-353 unchanged.
 ///
 /// # Threads without races
 ///
@@ -219,7 +224,7 @@ impl SkipGram {
         })?;
         let mut rng = SplitMix64::new(mix(config.seed ^ 0x5EED_1417_0000_0001));
         let scale = 1.0 / dim as f32;
-        let input = (0..values).map(|_| (rng.unit_f32() - 0.5) * scale).collect();
+        let input = (0..values).map(|_| (rng.unit_f32() * 2.0 - 1.0) * scale).collect();
         Ok(Self { config, vocab, input, output: vec![0.0; values] })
     }
 
@@ -939,11 +944,16 @@ impl Scratch {
     }
 }
 
-/// One positive or noise word of negative sampling, as word2vec updates
+/// Beyond this `|h·u|` an example is left out of training, as gensim
+/// does (word2vec.c's `MAX_EXP`).
+const MAX_EXP: f32 = 6.0;
+
+/// One positive or noise word of negative sampling, as gensim updates
 /// it: with `f = h·u` and `g = (label - σ(f)) · alpha`, adds `g·u` to
 /// `err` (the input side's update, applied by the caller after all
-/// targets) and `g·h` to `u`. Returns the target's loss
-/// `-ln σ(f)` (label 1) or `-ln σ(-f)` (label 0) if `with_loss`, else 0.
+/// targets) and `g·h` to `u`, unless `|f| ≥ MAX_EXP` (then nothing
+/// changes). Returns the target's loss `-ln σ(f)` (label 1) or
+/// `-ln σ(-f)` (label 0) if `with_loss`, else 0.
 #[inline(always)]
 fn target_step(
     h: &[f32],
@@ -954,10 +964,11 @@ fn target_step(
     with_loss: bool,
 ) -> f32 {
     let f = dot(h, u);
-    let sigma = sigmoid(f);
-    let g = (label - sigma) * alpha;
-    axpy(g, u, err);
-    axpy(g, h, u);
+    if f.abs() < MAX_EXP {
+        let g = (label - sigmoid(f)) * alpha;
+        axpy(g, u, err);
+        axpy(g, h, u);
+    }
     if with_loss {
         // -ln σ(±f) = ln(1 + exp(∓f)), stable for large |f|.
         let z = if label > 0.5 { -f } else { f };
@@ -1014,9 +1025,11 @@ pub fn sgns_loss(input: &[f32], outputs: &[f32]) -> f64 {
 /// output row (the positive word's first, then the noise words') is
 /// updated in turn by `g·input` with `g = (label - σ(input·u)) · alpha`,
 /// and then `input` by the sum of the `g·u` (with each `u` as it was
-/// before its own update). To first order in `alpha` this is
-/// `-alpha` times the gradient of [`sgns_loss`]. Returns the loss before
-/// the update, as training sums it.
+/// before its own update). A row with `|input·u| ≥ 6` is skipped (no
+/// change, nothing added to `input`'s update), as gensim does. Otherwise,
+/// to first order in `alpha` this is `-alpha` times the gradient of
+/// [`sgns_loss`]. Returns the loss before the update (every row counted),
+/// as training sums it.
 ///
 /// # Panics
 ///

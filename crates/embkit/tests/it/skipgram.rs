@@ -143,14 +143,34 @@ fn same_seed_and_threads_give_the_same_bits() {
 }
 
 #[test]
-fn initial_vectors_are_word2vec_s() {
+fn initial_vectors_are_gensim_s() {
+    // gensim's prep_vectors: (rng.random() * 2 - 1) / vector_size.
     let config = small_config();
     let vocab = config.build_vocab(["x y z x"]).unwrap();
     let model = config.init(vocab).unwrap();
-    let bound = 0.5 / 16.0;
-    assert!(model.input_weights().iter().all(|&x| (-bound..bound).contains(&x)));
-    assert!(model.input_weights().iter().any(|&x| x != 0.0));
+    let bound = 1.0 / 16.0;
+    let input = model.input_weights();
+    assert!(input.iter().all(|&x| (-bound..bound).contains(&x)));
+    // word2vec.c's half-width range would leave these empty.
+    assert!(input.iter().any(|&x| x > 0.5 * bound) && input.iter().any(|&x| x < -0.5 * bound));
     assert!(model.output_weights().iter().all(|&x| x == 0.0));
+}
+
+#[test]
+fn sgns_step_skips_a_saturated_row_as_gensim() {
+    // input·u: 7.5 for the positive word, -7.5 and 0.6 for the noise words.
+    let input = [3.0f32, 0.0];
+    let outputs = [2.5f32, 0.0, -2.5, 0.0, 0.2, 0.5];
+    let (mut h, mut u) = (input, outputs);
+    let loss = sgns_step(&mut h, &mut u, 0.5);
+    // The loss counts every row.
+    assert!((f64::from(loss) - sgns_loss(&input, &outputs)).abs() < 1e-5);
+    assert_eq!(u[..4], outputs[..4], "rows with |f| >= 6 are left alone");
+    // The third row moves by g·input, g = (0 - σ(0.6)) · 0.5, and the
+    // input by g·u₃ (u₃ before its update) only.
+    let g = -0.5 / (1.0 + (-0.6f32).exp());
+    assert!((u[4] - (0.2 + g * 3.0)).abs() < 1e-6 && (u[5] - 0.5).abs() < 1e-6, "{u:?}");
+    assert!((h[0] - (3.0 + g * 0.2)).abs() < 1e-6 && (h[1] - g * 0.5).abs() < 1e-6, "{h:?}");
 }
 
 #[test]
