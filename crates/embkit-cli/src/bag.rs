@@ -45,10 +45,11 @@ pub struct BagSettings {
     pub learning_rate: f32,
     /// How the learning rate changes over the run.
     pub lr_decay: LrDecay,
-    /// Seed of the initial weights and the shuffling.
+    /// Seed of the initial weights, the shuffling and the validation
+    /// sample.
     pub seed: u64,
-    /// Fraction of the training texts (the last ones, as Keras) held out
-    /// for validation when no validation data is given.
+    /// Fraction of the training texts held out for validation (a seeded
+    /// sample of each class) when no validation data is given.
     pub validation_split: f64,
     /// Stop after this many epochs without a better validation loss.
     pub patience: Option<usize>,

@@ -98,10 +98,11 @@ pub struct Settings {
     pub learning_rate: f32,
     /// How the learning rate changes over the run.
     pub lr_decay: LrDecay,
-    /// Seed of the initial weights and the shuffling.
+    /// Seed of the initial weights, the shuffling and the validation
+    /// sample.
     pub seed: u64,
-    /// Fraction of the training file held out for validation when no
-    /// validation file is given.
+    /// Fraction of the training file held out for validation (a seeded
+    /// sample of each class) when no validation file is given.
     pub validation_split: f64,
     /// Stop after this many epochs without a better validation loss.
     pub patience: Option<usize>,
@@ -382,7 +383,11 @@ pub fn hold_out(
         bail!("--validation-split must be in [0, 1), got {fraction}");
     }
     let split = stratified_split(data.labels(), fraction, seed).with_context(|| {
-        format!("holding out {fraction} of {} texts for validation", data.len())
+        format!(
+            "holding out {fraction} of {} texts for validation (give --validation FILE, or \
+             --validation-split 0 to train on all)",
+            data.len()
+        )
     })?;
     Ok((data.subset(&split.train), data.subset(&split.test)))
 }

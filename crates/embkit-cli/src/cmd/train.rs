@@ -147,8 +147,8 @@ pub struct Args {
     pub config: Option<PathBuf>,
     /// Fraction of `--data` held out for validation when there is no
     /// `--validation` file; 0 trains on everything. classify: a seeded
-    /// sample of each class, so a file sorted by label works (default
-    /// 0.2); ratings: a seeded random sample (default 0.1).
+    /// sample with each class in proportion, so a file sorted by label
+    /// works (default 0.2); ratings: a seeded random sample (default 0.1).
     #[arg(long)]
     pub validation_split: Option<f64>,
     /// Passes over the training data [classify: 10 (bag: 10), ratings:

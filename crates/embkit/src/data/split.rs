@@ -60,18 +60,22 @@ pub fn ratio_split(n: usize, test_fraction: f64, seed: u64) -> Result<Split> {
     Ok(sorted_split(order[test..].to_vec(), order[..test].to_vec()))
 }
 
-/// Holds out `round(c · test_fraction)` random samples of each class of
-/// `c` samples (scikit-learn's `train_test_split(stratify=labels)`, up to
-/// rounding), drawn from `seed`, so both sides have the classes in the
-/// same proportions whatever the order of the data (a file grouped by
-/// label included). A class keeps at least one sample for training; if
-/// the rounding holds out nothing, one sample of the largest class is held
-/// out.
+/// Holds out `round(n · test_fraction)` of the `n` samples (at least one,
+/// at most `n - 1`), shared among the classes in proportion to their
+/// sizes, as scikit-learn's `train_test_split(stratify=labels)`: each
+/// class of `c` samples gives `floor(c · test_fraction)`, and the samples
+/// left go to the classes with the largest remainders (the first class on
+/// a tie). Which samples of a class are held out is drawn from `seed`. So
+/// both sides have the classes in the same proportions whatever the order
+/// of the data (a file sorted by label included). Every class keeps at
+/// least one sample for training, so fewer may be held out than asked.
 ///
 /// # Errors
 ///
 /// [`Error::InvalidConfig`] if `test_fraction` is not strictly between 0
-/// and 1 or there are fewer than 2 labels.
+/// and 1, there are fewer than 2 labels, or every class has a single
+/// sample (nothing can be held out without leaving a class out of
+/// training).
 ///
 /// # Examples
 ///
@@ -113,19 +117,38 @@ pub fn stratified_split<L: Eq + std::hash::Hash>(
         }
         classes[c].push(i);
     }
-    let mut rng = StdRng::seed_from_u64(seed);
-    let mut held: Vec<usize> = classes
-        .iter()
-        .map(|members| {
-            let c = members.len();
-            ((c as f64 * test_fraction).round() as usize).min(c - 1)
-        })
-        .collect();
-    if held.iter().all(|&t| t == 0) {
-        // The first of the largest classes gives one sample.
-        let largest = (0..classes.len()).rev().max_by_key(|&c| classes[c].len()).unwrap_or(0);
-        held[largest] = 1;
+    // A class can give all but one of its samples.
+    let room: Vec<usize> = classes.iter().map(|members| members.len() - 1).collect();
+    let capacity: usize = room.iter().sum();
+    if capacity == 0 {
+        return Err(Error::config(
+            "samples",
+            format!(
+                "each of the {} classes has a single sample: holding one out would leave its \
+                 class out of training",
+                classes.len()
+            ),
+        ));
     }
+    let wanted = ((n as f64 * test_fraction).round() as usize).clamp(1, n - 1).min(capacity);
+    let exact: Vec<f64> = classes.iter().map(|m| m.len() as f64 * test_fraction).collect();
+    let mut held: Vec<usize> =
+        exact.iter().zip(&room).map(|(&e, &r)| (e.floor() as usize).min(r)).collect();
+    // The rest, one each to the classes with the largest remainders (then
+    // the first), as long as they have room; `wanted <= capacity` ends it.
+    let mut order: Vec<usize> = (0..classes.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (ra, rb) = (exact[a] - exact[a].floor(), exact[b] - exact[b].floor());
+        rb.total_cmp(&ra).then(a.cmp(&b))
+    });
+    while held.iter().sum::<usize>() < wanted {
+        for &c in &order {
+            if held.iter().sum::<usize>() < wanted && held[c] < room[c] {
+                held[c] += 1;
+            }
+        }
+    }
+    let mut rng = StdRng::seed_from_u64(seed);
     let (mut train, mut test) = (Vec::with_capacity(n), Vec::new());
     for (members, &t) in classes.iter_mut().zip(&held) {
         members.shuffle(&mut rng);
@@ -270,17 +293,33 @@ mod tests {
     }
 
     #[test]
+    fn a_stratified_split_holds_out_the_fraction_of_many_small_classes() {
+        // 50 classes of 2 at 0.25: 25 held out (rounding each class would
+        // hold out 50), the remainders all equal: the first 25 classes.
+        let labels: Vec<u32> = (0..100).map(|i| i / 2).collect();
+        let s = stratified_split(&labels, 0.25, 1).unwrap();
+        assert_eq!(s.test.len(), 25);
+        let mut held: Vec<u32> = s.test.iter().map(|&i| labels[i]).collect();
+        held.sort_unstable();
+        assert_eq!(held, (0..25).collect::<Vec<u32>>());
+        // Classes of 3 at 0.2 (60 samples): 12 held out, not 20.
+        let labels: Vec<u32> = (0..60).map(|i| i / 3).collect();
+        assert_eq!(stratified_split(&labels, 0.2, 1).unwrap().test.len(), 12);
+    }
+
+    #[test]
     fn a_stratified_split_keeps_every_class_in_training() {
         // A single sample of "b" stays in training; 0.99 of "a" leaves one.
         let s = stratified_split(&["a", "a", "a", "b"], 0.99, 0).unwrap();
         assert_eq!(s.train.len(), 2);
         assert!(s.train.contains(&3));
-        // Rounding holds out nothing: the largest class gives one.
+        // Rounding holds out nothing: one sample, from a class with room.
         let s = stratified_split(&["x", "y", "y", "z"], 0.1, 0).unwrap();
         assert_eq!(s.test.len(), 1);
         assert!(s.test[0] == 1 || s.test[0] == 2);
-        let s = stratified_split(&["x", "y"], 0.1, 0).unwrap();
-        assert_eq!((s.train, s.test), (vec![1], vec![0]));
+        // Every class a singleton: nothing can be held out.
+        let err = stratified_split(&["x", "y"], 0.1, 0).unwrap_err().to_string();
+        assert!(err.contains("each of the 2 classes has a single sample"), "{err}");
         assert!(stratified_split(&["x"], 0.5, 0).is_err());
         assert!(stratified_split(&["x", "y"], 0.0, 0).is_err());
         assert!(stratified_split(&["x", "y"], 1.0, 0).is_err());

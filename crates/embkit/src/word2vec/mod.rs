@@ -13,7 +13,8 @@
 //! that tests and tools can check them: the sub-sampling rule
 //! ([`keep_probability`]), the noise distribution ([`NoiseTable`]) and
 //! the update of one example ([`sgns_step`], the gradient of
-//! [`sgns_loss`]).
+//! [`sgns_loss`] on the rows with `|input·u| < 6`; the others are left
+//! alone, as gensim does).
 //!
 //! # Example
 //!

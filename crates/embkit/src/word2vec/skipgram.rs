@@ -957,7 +957,8 @@ const MAX_EXP: f32 = 6.0;
 /// `err` (the input side's update, applied by the caller after all
 /// targets) and `g·h` to `u`, unless `|f| ≥ MAX_EXP` (then nothing
 /// changes). Returns the target's loss `-ln σ(f)` (label 1) or
-/// `-ln σ(-f)` (label 0) if `with_loss`, else 0.
+/// `-ln σ(-f)` (label 0) if `with_loss`, else 0: a skipped target's too,
+/// where gensim's `compute_loss` leaves it out, so the two losses differ.
 #[inline(always)]
 fn target_step(
     h: &[f32],

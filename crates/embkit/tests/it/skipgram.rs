@@ -161,6 +161,10 @@ fn sgns_step_skips_a_saturated_row_as_gensim() {
     // input·u: 7.5 for the positive word, -7.5 and 0.6 for the noise words.
     let input = [3.0f32, 0.0];
     let outputs = [2.5f32, 0.0, -2.5, 0.0, 0.2, 0.5];
+    // A badly wrong pair is left alone too: the positive word at -7.5.
+    let (mut h, mut u) = (input, [-2.5f32, 0.0]);
+    sgns_step(&mut h, &mut u, 0.5);
+    assert_eq!((h, u), (input, [-2.5, 0.0]));
     let (mut h, mut u) = (input, outputs);
     let loss = sgns_step(&mut h, &mut u, 0.5);
     // The loss counts every row.
