@@ -371,9 +371,10 @@ impl TextClassifier {
     }
 }
 
-/// Holds out `fraction` of each class of `data` for validation, a seeded
-/// sample ([`stratified_split`]): a file grouped by label still gives a
-/// validation set with every class. Returns `(train, validation)`.
+/// Holds out `fraction` of `data` for validation, each class in
+/// proportion, a seeded sample ([`stratified_split`]): a file sorted by
+/// label still gives a validation set with every class. Returns
+/// `(train, validation)`.
 pub fn hold_out(
     data: &LabelledTexts,
     fraction: f64,

@@ -499,9 +499,6 @@ fn r8(ctx: &Suite) -> Result<Section> {
     })
 }
 
-/// word2vec on Austen + Moby Dick + Shakespeare with gensim's settings:
-/// WordSim-353 Spearman, Google analogies (3CosAdd, restricted to 30,000
-/// words), words/s.
 /// gensim 4.4's skip-gram run here on the suite's sentences with the
 /// suite's settings (`Word2Vec(vector_size=100, window=5, negative=5,
 /// min_count=5, sample=1e-3, sg=1, workers=2, seed=s)`, 5 epochs), seeds
@@ -525,6 +522,9 @@ const GENSIM_SECONDS: f64 = 16.3;
 /// The tokens of 5 epochs, as gensim counts its words/s (raw words).
 const GENSIM_TOKENS: f64 = 1_887_092.0 * 5.0;
 
+/// word2vec on Austen + Moby Dick + Shakespeare with gensim's settings:
+/// WordSim-353 Spearman, Google analogies (3CosAdd, restricted to 30,000
+/// words), words/s.
 fn word2vec(ctx: &Suite) -> Result<Section> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(ctx.data.join("jane-austen-novels"))?
         .filter_map(|e| e.ok().map(|e| e.path()))
