@@ -175,23 +175,37 @@ impl TrainReport {
 /// were at the start of the step (the weights are not written while
 /// threads run). After each step the threads' changes are merged in
 /// thread order: thread 0's rows are copied in, the others' are
-/// added as differences from the start of the round, which is what
-/// word2vec's Hogwild threads do to a shared row, without the race. Each
-/// job has its own random stream, derived from the seed, the epoch and the
-/// job's index.
+/// added as differences from the start of the step, which is what
+/// word2vec's Hogwild threads do to a shared row, without the race (each
+/// thread merges the rows of one range of ids). Each job has its own
+/// random stream, derived from the seed, the epoch and the job's index.
 ///
 /// A round of a single job (every round with one thread) trains on the
 /// tables in place. So with one thread training is word2vec's sequential
 /// algorithm, and a run is the same bits for the same seed, data and
 /// thread count. With more threads the result depends on the number (jobs
-/// are grouped differently into rounds), never on scheduling. The copies
-/// cost time: a 1,000-word step touches about half of the output rows of
-/// the evaluation suite's literary corpus (6,800 of 13,852 per thread), so
-/// one thread training through the copies runs at 433k words/s against
-/// 679k in place, and two threads reach about the speed of one (623k-667k
-/// words/s on the two-core machine of EVALUATION.md). Steps of 10,000
-/// words ran about 30 % faster but cost 0.4 points of analogy accuracy
-/// (8.70 % against 9.10 %, seeds 1-8).
+/// are grouped differently into rounds), never on scheduling.
+///
+/// # Speed
+///
+/// A sentence's random draws (sub-sampling, window, noise words) do not
+/// depend on the vectors, so they are made first and the rows of the
+/// example two ahead are requested from memory while one is trained:
+/// on the evaluation suite's literary corpus (5 epochs, one thread, the
+/// two-core machine of EVALUATION.md) 11.7 s instead of 15.9 s, the
+/// same bits.
+///
+/// The copies cost time: a 1,000-word step touches about half of the
+/// output rows of that corpus (6,800 of 13,852 per thread), so copying
+/// them in and merging them out moves about as much memory as training
+/// does. One thread training through the copies takes 20 s, and two
+/// threads 15-16 s: slower than one thread in place. Longer steps copy
+/// less per word (2 threads: 12.9 s with 2,000 words, 9.5-12 s with 3,000
+/// to 10,000) but let the threads drift further apart: 3,000-word steps
+/// cost 0.14 points of analogy accuracy over seeds 1-15, 10,000-word
+/// steps 0.4 points (8.70 % against 9.10 %, seeds 1-8). The steps stay
+/// at 1,000 words, the quality of the sequential algorithm first: on a
+/// small vocabulary, one thread is the fast choice.
 ///
 /// # Examples
 ///
@@ -470,7 +484,8 @@ impl SkipGram {
 
 /// Trains step `step` of every job of a round that has one, each
 /// thread against the tables as they are, then merges the threads'
-/// changes in thread order.
+/// changes: each thread writes the rows of one range of ids, every row
+/// as [`merge_row`] sums it, in thread order.
 fn sync_step(
     shared: &Shared<'_>,
     workers: &mut [Worker],
@@ -481,12 +496,14 @@ fn sync_step(
 ) {
     let active: Vec<(usize, &Job)> =
         steps.iter().enumerate().filter_map(|(k, s)| s.get(step).map(|job| (k, job))).collect();
-    let Some(&(first, _)) = active.first() else { return };
+    if active.is_empty() {
+        return;
+    }
     let (table_in, table_out) = (&*input, &*output);
-    let run = |worker: &mut Worker, job: &Job, first: bool| {
+    let run = |worker: &mut Worker, job: &Job| {
         simd::dispatch(
             #[inline(always)]
-            || worker.run(shared, job, epoch, first, table_in, table_out),
+            || worker.run(shared, job, epoch, table_in, table_out),
         );
     };
     std::thread::scope(|scope| {
@@ -498,19 +515,131 @@ fn sync_step(
             rest = tail;
             taken = k + 1;
             if n == active.len() - 1 {
-                run(worker, job, k == first);
+                run(worker, job);
             } else {
-                scope.spawn(move || run(worker, job, k == first));
+                scope.spawn(move || run(worker, job));
             }
         }
     });
-    for &(k, _) in &active {
-        let worker = &mut workers[k];
-        worker.input.merge_into(input, k == first);
-        worker.output.merge_into(output, k == first);
-        worker.input.reset();
-        worker.output.reset();
+    let inputs: Vec<&Overlay> = active.iter().map(|&(k, _)| &workers[k].input).collect();
+    let outputs: Vec<&Overlay> = active.iter().map(|&(k, _)| &workers[k].output).collect();
+    let dim = shared.config.embedding_dim;
+    merge_step([(input, &inputs), (output, &outputs)], dim, active.len());
+}
+
+/// Writes the threads' copies of rows (`overlays`, in thread order,
+/// the first being the step's first thread) into each table, on `parts`
+/// threads, each the rows of one range of ids; every row as
+/// [`merge_row`] sums it, so the bits do not depend on `parts`.
+fn merge_step(tables: [(&mut [f32], &[&Overlay]); 2], dim: usize, parts: usize) {
+    let merge = |(ids, rows): (Range<usize>, &mut [f32]), overlays: &[&Overlay]| {
+        let mut start = vec![0.0; dim];
+        for (n, overlay) in overlays.iter().enumerate() {
+            for &id in &overlay.ids {
+                let id = id as usize;
+                // A row is merged once, from the first overlay that has it.
+                if !ids.contains(&id) || overlays[..n].iter().any(|o| o.slot[id] != NO_SLOT) {
+                    continue;
+                }
+                let row = &mut rows[(id - ids.start) * dim..(id - ids.start + 1) * dim];
+                merge_row(row, &mut start, id, &overlays[n..], n == 0);
+            }
+        }
+    };
+    let mut work = Vec::with_capacity(parts);
+    for (n, (table, overlays)) in tables.into_iter().enumerate() {
+        let cut = split_rows(table, dim, &balanced_bounds(overlays, parts));
+        for (k, part) in cut.into_iter().enumerate() {
+            if n == 0 {
+                work.push(vec![(part, overlays)]);
+            } else {
+                work[k].push((part, overlays));
+            }
+        }
     }
+    std::thread::scope(|scope| {
+        let merge = &merge;
+        let mut work = work.into_iter();
+        let here = work.next().expect("at least one part");
+        for parts in work {
+            scope.spawn(move || parts.into_iter().for_each(|(part, o)| merge(part, o)));
+        }
+        here.into_iter().for_each(|(part, o)| merge(part, o));
+    });
+}
+
+/// Row `id` after a step: `row` holds it as the step started; `overlays`
+/// are the threads' copies from the first that has the row on, in thread
+/// order. The first thread of the step's (`first_is_thread_0`) copy
+/// replaces the row; every other copy adds its difference from the start
+/// (`start` is scratch of one row), in thread order, so the sum does not
+/// depend on how the rows were split among threads.
+#[inline]
+fn merge_row(
+    row: &mut [f32],
+    start: &mut [f32],
+    id: usize,
+    overlays: &[&Overlay],
+    first_is_thread_0: bool,
+) {
+    start.copy_from_slice(row);
+    for (n, overlay) in overlays.iter().enumerate() {
+        let slot = overlay.slot[id];
+        if slot == NO_SLOT {
+            continue;
+        }
+        let copy = overlay.row(slot as usize);
+        if n == 0 && first_is_thread_0 {
+            row.copy_from_slice(copy);
+        } else {
+            for ((r, &c), &s) in row.iter_mut().zip(copy).zip(&*start) {
+                *r += c - s;
+            }
+        }
+    }
+}
+
+/// Where to cut the ids `0..words` into `parts` ranges (`parts + 1`
+/// bounds) so each range holds about as many of the rows the `overlays`
+/// touched, counted in blocks of 64 ids.
+fn balanced_bounds(overlays: &[&Overlay], parts: usize) -> Vec<usize> {
+    const BLOCK: usize = 64;
+    let words = overlays.first().map_or(0, |o| o.slot.len());
+    let mut counts = vec![0usize; words.div_ceil(BLOCK)];
+    for overlay in overlays {
+        for &id in &overlay.ids {
+            counts[id as usize / BLOCK] += 1;
+        }
+    }
+    let total: usize = counts.iter().sum();
+    let mut bounds = vec![0];
+    let mut sum = 0;
+    for (block, &count) in counts.iter().enumerate() {
+        sum += count;
+        // Cut after this block once it holds the next part's share.
+        while bounds.len() < parts && sum * parts >= total * bounds.len() && sum > 0 {
+            bounds.push(((block + 1) * BLOCK).min(words));
+        }
+    }
+    bounds.resize(parts, words);
+    bounds.push(words);
+    bounds
+}
+
+/// Cuts `table` (rows of `dim`) at the row `bounds` into the ranges of
+/// ids and their rows.
+fn split_rows<'t>(
+    mut table: &'t mut [f32],
+    dim: usize,
+    bounds: &[usize],
+) -> Vec<(Range<usize>, &'t mut [f32])> {
+    let mut parts = Vec::with_capacity(bounds.len() - 1);
+    for pair in bounds.windows(2) {
+        let (part, rest) = table.split_at_mut((pair[1] - pair[0]) * dim);
+        parts.push((pair[0]..pair[1], part));
+        table = rest;
+    }
+    parts
 }
 
 /// Words (whole sentences, at least one) a thread trains on between two
@@ -608,6 +737,9 @@ trait Rows {
     fn load(&mut self, id: u32) -> usize;
     fn row(&self, slot: usize) -> &[f32];
     fn row_mut(&mut self, slot: usize) -> &mut [f32];
+    /// Asks for row `id` to be brought into the cache (nothing if `id`
+    /// is [`NO_TARGET`]).
+    fn prefetch(&self, id: u32);
 }
 
 /// A table written in place: slots are ids.
@@ -630,6 +762,11 @@ impl Rows for Direct<'_> {
     #[inline(always)]
     fn row_mut(&mut self, slot: usize) -> &mut [f32] {
         &mut self.table[slot * self.dim..(slot + 1) * self.dim]
+    }
+
+    #[inline(always)]
+    fn prefetch(&self, id: u32) {
+        simd::prefetch(self.table, id as usize * self.dim, self.dim);
     }
 }
 
@@ -678,41 +815,35 @@ impl Rows for Overlaid<'_> {
         let dim = self.overlay.dim;
         &mut self.overlay.rows[slot * dim..(slot + 1) * dim]
     }
+
+    /// The copy's row if there is one, else the table's.
+    #[inline(always)]
+    fn prefetch(&self, id: u32) {
+        let dim = self.overlay.dim;
+        match self.overlay.slot.get(id as usize) {
+            Some(&NO_SLOT) => simd::prefetch(self.table, id as usize * dim, dim),
+            Some(&slot) => simd::prefetch(&self.overlay.rows, slot as usize * dim, dim),
+            None => {}
+        }
+    }
 }
 
 const NO_SLOT: u32 = u32::MAX;
+
+/// In [`Scratch::drawn`], a noise word left out.
+const NO_TARGET: u32 = u32::MAX;
+
+/// How many examples ahead skip-gram asks for the rows it will train.
+const FETCH_AHEAD: usize = 2;
 
 impl Overlay {
     fn new(words: usize, dim: usize) -> Self {
         Self { dim, slot: vec![NO_SLOT; words], ids: Vec::new(), rows: Vec::new() }
     }
 
-    /// Turns the rows into differences from `table` (run by the thread,
-    /// while `table` is still as the round started).
-    fn subtract_start(&mut self, table: &[f32]) {
-        let dim = self.dim;
-        for (row, &id) in self.rows.chunks_exact_mut(dim).zip(&self.ids) {
-            let start = id as usize * dim;
-            for (x, &t) in row.iter_mut().zip(&table[start..start + dim]) {
-                *x -= t;
-            }
-        }
-    }
-
-    /// Writes the rows into `table`: copied if `first`, else added as
-    /// differences.
-    fn merge_into(&self, table: &mut [f32], first: bool) {
-        let dim = self.dim;
-        for (row, &id) in self.rows.chunks_exact(dim).zip(&self.ids) {
-            let dst = &mut table[id as usize * dim..(id as usize + 1) * dim];
-            if first {
-                dst.copy_from_slice(row);
-            } else {
-                for (d, &x) in dst.iter_mut().zip(row) {
-                    *d += x;
-                }
-            }
-        }
+    /// The copy of the row in `slot`.
+    fn row(&self, slot: usize) -> &[f32] {
+        &self.rows[slot * self.dim..(slot + 1) * self.dim]
     }
 
     fn reset(&mut self) {
@@ -744,25 +875,15 @@ impl Worker {
     }
 
     /// Trains on one step of a job against `input` and `output` as they
-    /// are, into this worker's overlays; then turns them into differences
-    /// unless the worker is the first (whose rows are copied back).
+    /// are, into this worker's overlays (emptied first: they hold the
+    /// previous step's rows until then, for the merge).
     #[inline(always)]
-    fn run(
-        &mut self,
-        shared: &Shared<'_>,
-        job: &Job,
-        epoch: usize,
-        first: bool,
-        input: &[f32],
-        output: &[f32],
-    ) {
+    fn run(&mut self, shared: &Shared<'_>, job: &Job, epoch: usize, input: &[f32], output: &[f32]) {
+        self.input.reset();
+        self.output.reset();
         let mut inputs = Overlaid { overlay: &mut self.input, table: input };
         let mut outputs = Overlaid { overlay: &mut self.output, table: output };
         self.scratch.run(shared, job, epoch, &mut self.rng, &mut inputs, &mut outputs);
-        if !first {
-            self.input.subtract_start(input);
-            self.output.subtract_start(output);
-        }
     }
 }
 
@@ -776,6 +897,11 @@ struct Scratch {
     hidden: Vec<f32>,
     /// CBOW's context slots.
     context: Vec<usize>,
+    /// Skip-gram's examples of a sentence, drawn before training on them:
+    /// per example its context word, then its centre word and noise words
+    /// (`negative + 1` ids; [`NO_TARGET`] for a noise word equal to the
+    /// centre, which is left out).
+    drawn: Vec<u32>,
     effective_words: u64,
     examples: u64,
     loss: f64,
@@ -789,6 +915,7 @@ impl Scratch {
             err: vec![0.0; dim],
             hidden: vec![0.0; dim],
             context: Vec::new(),
+            drawn: Vec::new(),
             effective_words: 0,
             examples: 0,
             loss: 0.0,
@@ -850,41 +977,54 @@ impl Scratch {
         let config = shared.config;
         let window = config.window;
         let n = self.kept.len();
+        // The random draws do not depend on the vectors: drawn first (in
+        // word2vec's order), they say which rows to fetch ahead.
+        self.drawn.clear();
         for i in 0..n {
             let centre = self.kept[i];
             let reach = window - rng.below(window as u64) as usize;
             let (lo, hi) = (i.saturating_sub(reach), (i + reach + 1).min(n));
-            for j in lo..hi {
-                if j == i {
+            for j in (lo..hi).filter(|&j| j != i) {
+                self.drawn.extend([self.kept[j], centre]);
+                for _ in 0..config.negative {
+                    let t = shared.noise.draw(rng.next_u64());
+                    self.drawn.push(if t == centre { NO_TARGET } else { t });
+                }
+            }
+        }
+        let stride = config.negative + 2;
+        let count = self.drawn.len() / stride;
+        self.examples += count as u64;
+        for e in 0..count {
+            if let Some(ahead) =
+                self.drawn.get((e + FETCH_AHEAD) * stride..(e + FETCH_AHEAD + 1) * stride)
+            {
+                input.prefetch(ahead[0]);
+                for &target in &ahead[1..stride] {
+                    output.prefetch(target);
+                }
+            }
+            let example = &self.drawn[e * stride..(e + 1) * stride];
+            let slot = input.load(example[0]);
+            self.err.fill(0.0);
+            for (d, &target) in example[1..].iter().enumerate() {
+                if target == NO_TARGET {
                     continue;
                 }
-                let slot = input.load(self.kept[j]);
-                self.err.fill(0.0);
-                self.examples += 1;
-                for d in 0..=config.negative {
-                    let (target, label) = if d == 0 {
-                        (centre, 1.0)
-                    } else {
-                        let t = shared.noise.draw(rng.next_u64());
-                        if t == centre {
-                            continue;
-                        }
-                        (t, 0.0)
-                    };
-                    let out = output.load(target);
-                    let loss = target_step(
-                        input.row(slot),
-                        output.row_mut(out),
-                        &mut self.err,
-                        label,
-                        alpha,
-                        config.compute_loss,
-                    );
-                    self.loss += f64::from(loss);
-                    self.loss_terms += 1;
-                }
-                add(input.row_mut(slot), &self.err);
+                let label = if d == 0 { 1.0 } else { 0.0 };
+                let out = output.load(target);
+                let loss = target_step(
+                    input.row(slot),
+                    output.row_mut(out),
+                    &mut self.err,
+                    label,
+                    alpha,
+                    config.compute_loss,
+                );
+                self.loss += f64::from(loss);
+                self.loss_terms += 1;
             }
+            add(input.row_mut(slot), &self.err);
         }
     }
 
@@ -1166,10 +1306,16 @@ mod tests {
             for first in [true, false] {
                 let mut worker = Worker::new(model.vocab.len(), dim);
                 worker.rng = job_rng(config.seed, 0, job.index);
-                worker.run(&shared, job, 0, first, &model.input, &model.output);
+                worker.run(&shared, job, 0, &model.input, &model.output);
                 let (mut merged_in, mut merged_out) = (model.input.clone(), model.output.clone());
-                worker.input.merge_into(&mut merged_in, first);
-                worker.output.merge_into(&mut merged_out, first);
+                // Not first: behind a thread 0 that touched nothing.
+                let idle = Overlay::new(model.vocab.len(), dim);
+                let (ins, outs) = if first {
+                    (vec![&worker.input], vec![&worker.output])
+                } else {
+                    (vec![&idle, &worker.input], vec![&idle, &worker.output])
+                };
+                merge_step([(&mut merged_in, &ins), (&mut merged_out, &outs)], dim, 2);
                 if first {
                     assert_eq!(merged_in, input);
                     assert_eq!(merged_out, output);
@@ -1183,6 +1329,76 @@ mod tests {
                 assert_eq!(worker.scratch.examples, scratch.examples);
             }
         }
+    }
+
+    /// Threads' copies of overlapping rows merge to the same bits on one
+    /// part or several, as row-by-row sums in thread order: the first
+    /// thread's copy replaces a row, the others add their differences.
+    #[test]
+    fn merged_rows_do_not_depend_on_how_the_ids_are_split() {
+        let (words, dim) = (300, 3);
+        let table: Vec<f32> = (0..words * dim).map(|i| (i % 17) as f32 * 0.1).collect();
+        let mut overlays = [Overlay::new(words, dim), Overlay::new(words, dim)];
+        let touched = [(0..words).step_by(2).collect::<Vec<_>>(), (0..words).step_by(3).collect()];
+        for (k, (overlay, ids)) in overlays.iter_mut().zip(&touched).enumerate() {
+            let mut rows = Overlaid { overlay, table: &table };
+            for &id in ids.iter().rev() {
+                let slot = rows.load(id as u32);
+                rows.row_mut(slot).iter_mut().for_each(|x| *x += 1.0 + k as f32 * 0.37);
+            }
+        }
+        let refs: Vec<&Overlay> = overlays.iter().collect();
+        let merged = |parts: usize| {
+            let (mut a, mut b) = (table.clone(), table.clone());
+            merge_step([(&mut a, &refs), (&mut b, &refs[1..])], dim, parts);
+            (a, b)
+        };
+        let (one_a, one_b) = merged(1);
+        for parts in [2, 3, 7] {
+            assert_eq!(merged(parts), (one_a.clone(), one_b.clone()), "{parts} parts");
+        }
+        for id in 0..words {
+            let (t, a, b) =
+                (&table[id * dim..][..dim], &one_a[id * dim..][..dim], &one_b[id * dim..][..dim]);
+            let by_first = if id % 2 == 0 { 1.0 } else { 0.0 };
+            let by_second = if id % 3 == 0 { 1.37 } else { 0.0 };
+            for d in 0..dim {
+                assert!((a[d] - (t[d] + by_first + by_second)).abs() < 1e-5, "row {id}");
+                // The second thread alone in `b`: its copy is the row.
+                assert!((b[d] - (t[d] + by_second)).abs() < 1e-5, "row {id}");
+            }
+            // Exactly: the first thread's copy, plus the second's difference.
+            if id % 2 == 0 {
+                assert_eq!(
+                    a[0].to_bits(),
+                    if id % 3 == 0 { (t[0] + 1.0) + ((t[0] + 1.37) - t[0]) } else { t[0] + 1.0 }
+                        .to_bits()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn balanced_bounds_cover_every_id_in_order() {
+        let (words, dim) = (1000, 1);
+        let table = vec![0.0; words];
+        let mut overlay = Overlay::new(words, dim);
+        let mut rows = Overlaid { overlay: &mut overlay, table: &table };
+        // Rows touched mostly among the first ids, as frequent words are.
+        for id in (0..200).chain((200..1000).step_by(50)) {
+            rows.load(id);
+        }
+        for parts in 1..5 {
+            let bounds = balanced_bounds(&[&overlay], parts);
+            assert_eq!(bounds.len(), parts + 1);
+            assert_eq!((bounds[0], bounds[parts]), (0, words));
+            assert!(bounds.windows(2).all(|w| w[0] <= w[1]), "{bounds:?}");
+        }
+        // Two parts: the cut is at a block of 64 ids near the middle of
+        // the 216 touched rows, not at the middle of the ids.
+        assert_eq!(balanced_bounds(&[&overlay], 2), [0, 128, words]);
+        let empty = Overlay::new(words, dim);
+        assert_eq!(balanced_bounds(&[&empty], 2), [0, words, words]);
     }
 
     #[test]
