@@ -46,7 +46,13 @@ impl Observer for Bars {
     fn batch_end(&mut self, _epoch: usize, batch: usize, mean_loss: f64) {
         if let Some(bar) = &self.bar {
             bar.set_position(batch as u64);
-            bar.set_message(format!("{mean_loss:.4}"));
+            // A model that does not compute its loss (word2vec by default)
+            // reports NaN: shown as a dash.
+            bar.set_message(if mean_loss.is_nan() {
+                "-".into()
+            } else {
+                format!("{mean_loss:.4}")
+            });
         }
     }
 
@@ -57,7 +63,10 @@ impl Observer for Bars {
         if self.quiet {
             return;
         }
-        let mut line = format!("epoch {}/{}  loss {:.4}", log.epoch, self.epochs, log.loss);
+        let mut line = format!("epoch {}/{}", log.epoch, self.epochs);
+        if !log.loss.is_nan() {
+            line.push_str(&format!("  loss {:.4}", log.loss));
+        }
         for (name, value) in &log.metrics {
             line.push_str(&format!("  {name} {value:.4}"));
         }

@@ -464,7 +464,9 @@ impl SkipGram {
                     terms += scratch.loss_terms;
                     scratch.reset();
                 }
-                let mean = if terms > 0 { loss / terms as f64 } else { f64::NAN };
+                // NaN when the loss is not computed (not 0: nothing was summed).
+                let mean =
+                    if config.compute_loss && terms > 0 { loss / terms as f64 } else { f64::NAN };
                 observer.batch_end(epoch + 1, round + 1, mean);
             }
             report.words += corpus_words;

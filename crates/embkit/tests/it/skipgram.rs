@@ -213,11 +213,13 @@ fn two_clusters_end_up_apart() {
 struct Recording {
     rounds: usize,
     losses: Vec<f64>,
+    round_losses: Vec<f64>,
 }
 
 impl Observer for Recording {
-    fn batch_end(&mut self, _epoch: usize, _batch: usize, _mean_loss: f64) {
+    fn batch_end(&mut self, _epoch: usize, _batch: usize, mean_loss: f64) {
         self.rounds += 1;
+        self.round_losses.push(mean_loss);
     }
 
     fn epoch_end(&mut self, log: &EpochLog) {
@@ -237,10 +239,13 @@ fn observer_sees_rounds_and_a_falling_loss() {
     assert_eq!(seen.losses, report.losses);
     assert!(seen.losses.windows(2).all(|w| w[1] < w[0]), "{:?}", seen.losses);
     assert!(report.effective_words <= report.words && report.examples > 0);
+    assert!(seen.round_losses.iter().all(|l| l.is_finite() && *l > 0.0));
 
+    // Without the loss: NaN for epochs and rounds alike, not a loss of 0.
     let mut quiet = Recording::default();
     SkipGram::fit(&config.with_compute_loss(false), &lines, Threads::single(), &mut quiet).unwrap();
     assert!(quiet.losses.iter().all(|l| l.is_nan()));
+    assert!(!quiet.round_losses.is_empty() && quiet.round_losses.iter().all(|l| l.is_nan()));
 }
 
 #[test]
