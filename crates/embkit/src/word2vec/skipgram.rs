@@ -155,8 +155,8 @@ impl TrainReport {
 /// linearly from `alpha` to `min_alpha` with the position of the sentence
 /// in the whole run.
 ///
-/// The sigmoid is read from word2vec's and gensim's 1000-entry table over
-/// `[-6, 6]` (within 0.003 of the exact value): over seeds 1-8 on the
+/// The sigmoid is read from word2vec's 1000-entry table over `[-6, 6]`
+/// (within 0.003 of the exact value; gensim reads the same): over seeds 1-8 on the
 /// evaluation suite's corpus the exact `1 / (1 + exp(-x))` gave the same
 /// quality (analogies 9.10 % both, WordSim-353 0.254 and 0.255) and took
 /// 8 % longer (one thread, alternating runs: 12.8-12.9 s against
@@ -178,8 +178,9 @@ impl TrainReport {
 /// on its own copies of the rows it touches, read from the weights as they
 /// were at the start of the step (the weights are not written while
 /// threads run). After each step the threads' changes are merged in
-/// thread order: thread 0's rows are copied in, the others' are
-/// added as differences from the start of the step, which is what
+/// thread order: the rows of the step's first thread (the first with a
+/// step left) are copied in, the others' are added as differences from
+/// the start of the step, which is what
 /// word2vec's Hogwild threads do to a shared row, without the race (each
 /// thread merges the rows of one range of ids). Each job has its own
 /// random stream, derived from the seed, the epoch and the job's index.
@@ -197,13 +198,16 @@ impl TrainReport {
 /// example two ahead are requested from memory while one is trained:
 /// on the evaluation suite's literary corpus (5 epochs, one thread, the
 /// two-core machine of EVALUATION.md) 11.7 s instead of 15.9 s, the
-/// same bits.
+/// same bits (then with the exact sigmoid; the table took it to
+/// 11.3-11.9 s in runs alternating with the exact one's 12.8-12.9 s: the
+/// machine's speed varies by about 10 % over a day).
 ///
 /// The copies cost time: a 1,000-word step touches about half of the
 /// output rows of that corpus (6,800 of 13,852 per thread), so copying
 /// them in and merging them out moves about as much memory as training
-/// does. One thread training through the copies takes 20 s, and two
-/// threads 15-16 s: slower than one thread in place. Longer steps copy
+/// does. One thread training through the copies takes 20 s (1.7 times
+/// as long as in place), and two threads 15-16 s: slower than one thread
+/// in place. Longer steps copy
 /// less per word (2 threads: 12.9 s with 2,000 words, 9.5-12 s with 3,000
 /// to 10,000) but let the threads drift further apart: 3,000-word steps
 /// cost 0.14 points of analogy accuracy over seeds 1-15, 10,000-word
@@ -576,17 +580,18 @@ fn merge_step(tables: [(&mut [f32], &[&Overlay]); 2], dim: usize, parts: usize) 
 
 /// Row `id` after a step: `row` holds it as the step started; `overlays`
 /// are the threads' copies from the first that has the row on, in thread
-/// order. The first thread of the step's (`first_is_thread_0`) copy
-/// replaces the row; every other copy adds its difference from the start
-/// (`start` is scratch of one row), in thread order, so the sum does not
-/// depend on how the rows were split among threads.
+/// order. If `copy_first` (the first of them is the step's first
+/// thread), its copy replaces the row; every other copy adds its
+/// difference from the start (`start` is scratch of one row), in thread
+/// order, so the sum does not depend on how the rows were split among
+/// threads.
 #[inline]
 fn merge_row(
     row: &mut [f32],
     start: &mut [f32],
     id: usize,
     overlays: &[&Overlay],
-    first_is_thread_0: bool,
+    copy_first: bool,
 ) {
     start.copy_from_slice(row);
     for (n, overlay) in overlays.iter().enumerate() {
@@ -595,7 +600,7 @@ fn merge_row(
             continue;
         }
         let copy = overlay.row(slot as usize);
-        if n == 0 && first_is_thread_0 {
+        if n == 0 && copy_first {
             row.copy_from_slice(copy);
         } else {
             for ((r, &c), &s) in row.iter_mut().zip(copy).zip(&*start) {
@@ -653,10 +658,10 @@ fn split_rows<'t>(
 /// to a row, so a row that both threads change all the time (the output
 /// vector of a frequent noise word) moves about twice as far as one
 /// thread's sequence would move it when the threads run long between
-/// merges. Merging only after whole 10,000-word jobs cost about half a
-/// point of analogy accuracy on the literary corpus of the evaluation
-/// suite (8.5 % against 8.9 % over seeds 1-5, two threads; one thread and
-/// gensim reach about 9.2-9.4 %) and took no less time.
+/// merges. Longer steps copy less per word and run faster, but cost
+/// analogy accuracy on the literary corpus of the evaluation suite (see
+/// [`SkipGram`]'s section on speed: 0.14 points at 3,000 words, 0.4 at
+/// 10,000).
 const SYNC_WORDS: usize = 1_000;
 
 /// Cuts `job` into steps of at most `max_words` words (a longer sentence
@@ -772,12 +777,14 @@ impl Rows for Direct<'_> {
 
     #[inline(always)]
     fn prefetch(&self, id: u32) {
-        simd::prefetch(self.table, id as usize * self.dim, self.dim);
+        if id != NO_TARGET {
+            simd::prefetch(self.table, id as usize * self.dim, self.dim);
+        }
     }
 }
 
 /// A thread's private copies of the rows of one table it touched in a
-/// round.
+/// step (kept until its next step, for the merge).
 struct Overlay {
     dim: usize,
     /// Per word, its slot in `rows`, or `u32::MAX`.
@@ -1142,20 +1149,23 @@ fn softplus(z: f32) -> f32 {
 /// Entries of [`SIGMOID_TABLE`] (word2vec's `EXP_TABLE_SIZE`).
 const SIGMOID_TABLE_SIZE: usize = 1000;
 
-/// word2vec's and gensim's table of the logistic function over
-/// `[-MAX_EXP, MAX_EXP)`: entry `i` is `e / (e + 1)` with
-/// `e = exp((i / 1000 · 2 - 1) · 6)`, in `f32`.
+/// word2vec.c's `expTable` of the logistic function over
+/// `[-MAX_EXP, MAX_EXP)`, bit for bit: entry `i` is `e / (e + 1)` with
+/// `e = exp((i / 1000 · 2 - 1) · 6)`, the argument in `f32`, `exp` in
+/// `f64` (C's `exp`), the rest in `f32`.
 static SIGMOID_TABLE: LazyLock<[f32; SIGMOID_TABLE_SIZE]> = LazyLock::new(|| {
     std::array::from_fn(|i| {
-        let e = ((i as f32 / SIGMOID_TABLE_SIZE as f32 * 2.0 - 1.0) * MAX_EXP).exp();
+        let x = (i as f32 / SIGMOID_TABLE_SIZE as f32 * 2.0 - 1.0) * MAX_EXP;
+        let e = f64::from(x).exp() as f32;
         e / (e + 1.0)
     })
 });
 
 /// The logistic function of `x` (`|x| < MAX_EXP`) read from
-/// [`SIGMOID_TABLE`] at `⌊(x + 6) · 1000 / 12⌋`, as word2vec and gensim
-/// read it: within 0.003 of `1 / (1 + exp(-x))` (the largest slope, 1/4,
-/// times the step, 0.012), and several times faster than `exp`.
+/// [`SIGMOID_TABLE`] at `⌊(x + 6) · 1000 / 12⌋`: within 0.003 of
+/// `1 / (1 + exp(-x))` (the largest slope, 1/4, times the step, 0.012),
+/// and several times faster than `exp`. word2vec.c computes the scale
+/// `1000 / 12` in integers (83), which reads up to 0.009 off.
 #[inline(always)]
 fn table_sigmoid(x: f32) -> f32 {
     let i = ((x + MAX_EXP) * (SIGMOID_TABLE_SIZE as f32 / MAX_EXP / 2.0)) as usize;
@@ -1355,49 +1365,55 @@ mod tests {
     }
 
     /// Threads' copies of overlapping rows merge to the same bits on one
-    /// part or several, as row-by-row sums in thread order: the first
-    /// thread's copy replaces a row, the others add their differences.
+    /// part or several, as row-by-row sums in thread order: the step's
+    /// first thread's copy replaces a row, the others add their
+    /// differences from the start (which is not the same as copying: the
+    /// data make sure of it).
     #[test]
-    fn merged_rows_do_not_depend_on_how_the_ids_are_split() {
+    fn merged_rows_are_the_first_copy_plus_the_others_differences() {
         let (words, dim) = (300, 3);
-        let table: Vec<f32> = (0..words * dim).map(|i| (i % 17) as f32 * 0.1).collect();
+        let table: Vec<f32> = (0..words * dim).map(|i| 3.0 + (i % 17) as f32 * 0.1).collect();
         let mut overlays = [Overlay::new(words, dim), Overlay::new(words, dim)];
         let touched = [(0..words).step_by(2).collect::<Vec<_>>(), (0..words).step_by(3).collect()];
         for (k, (overlay, ids)) in overlays.iter_mut().zip(&touched).enumerate() {
             let mut rows = Overlaid { overlay, table: &table };
             for &id in ids.iter().rev() {
                 let slot = rows.load(id as u32);
-                rows.row_mut(slot).iter_mut().for_each(|x| *x += 1.0 + k as f32 * 0.37);
+                // Far from the start, so `start + (copy - start)` rounds
+                // differently from `copy`.
+                rows.row_mut(slot).iter_mut().for_each(|x| *x = *x * 0.001 + 0.3 + k as f32);
             }
         }
+        let copy = |k: usize, id: usize| {
+            let slot = overlays[k].slot[id];
+            (slot != NO_SLOT).then(|| overlays[k].row(slot as usize).to_vec())
+        };
+        // The rows as the scheme defines them, element by element.
+        let (mut want_a, mut want_b) = (table.clone(), table.clone());
+        let mut copy_differs = false;
+        for id in 0..words {
+            let start = &table[id * dim..(id + 1) * dim];
+            let (a, b) = (&mut want_a[id * dim..][..dim], &mut want_b[id * dim..][..dim]);
+            if let Some(c) = copy(0, id) {
+                a.copy_from_slice(&c);
+            }
+            if let Some(c) = copy(1, id) {
+                for d in 0..dim {
+                    a[d] += c[d] - start[d];
+                    copy_differs |= start[d] + (c[d] - start[d]) != c[d];
+                }
+                // Alone in `b`, the second thread is the step's first.
+                b.copy_from_slice(&c);
+            }
+        }
+        assert!(copy_differs, "the data must tell a copy from an added difference");
         let refs: Vec<&Overlay> = overlays.iter().collect();
-        let merged = |parts: usize| {
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for parts in [1, 2, 3, 7] {
             let (mut a, mut b) = (table.clone(), table.clone());
             merge_step([(&mut a, &refs), (&mut b, &refs[1..])], dim, parts);
-            (a, b)
-        };
-        let (one_a, one_b) = merged(1);
-        for parts in [2, 3, 7] {
-            assert_eq!(merged(parts), (one_a.clone(), one_b.clone()), "{parts} parts");
-        }
-        for id in 0..words {
-            let (t, a, b) =
-                (&table[id * dim..][..dim], &one_a[id * dim..][..dim], &one_b[id * dim..][..dim]);
-            let by_first = if id % 2 == 0 { 1.0 } else { 0.0 };
-            let by_second = if id % 3 == 0 { 1.37 } else { 0.0 };
-            for d in 0..dim {
-                assert!((a[d] - (t[d] + by_first + by_second)).abs() < 1e-5, "row {id}");
-                // The second thread alone in `b`: its copy is the row.
-                assert!((b[d] - (t[d] + by_second)).abs() < 1e-5, "row {id}");
-            }
-            // Exactly: the first thread's copy, plus the second's difference.
-            if id % 2 == 0 {
-                assert_eq!(
-                    a[0].to_bits(),
-                    if id % 3 == 0 { (t[0] + 1.0) + ((t[0] + 1.37) - t[0]) } else { t[0] + 1.0 }
-                        .to_bits()
-                );
-            }
+            assert_eq!(bits(&a), bits(&want_a), "{parts} parts");
+            assert_eq!(bits(&b), bits(&want_b), "{parts} parts");
         }
     }
 
@@ -1460,13 +1476,23 @@ mod tests {
         assert!((dot(&a, &b) - plain).abs() < 1e-3);
     }
 
-    /// word2vec.c's `expTable` entries, and the value read for `x`.
+    /// word2vec.c's `expTable` entries bit for bit, and the value read for
+    /// `x`.
     #[test]
-    fn sigmoid_table_is_word2vec_s() {
-        // expTable[0] = σ(-6), expTable[500] = σ(0), expTable[999] = σ(5.988).
-        assert!((SIGMOID_TABLE[0] - 0.002_472_623).abs() < 1e-8);
-        assert_eq!(SIGMOID_TABLE[500], 0.5);
-        assert!((SIGMOID_TABLE[999] - 0.997_497_6).abs() < 1e-6);
+    fn sigmoid_table_is_word2vec_c_s() {
+        // From word2vec.c's loop compiled with gcc (float `real`): the bits
+        // of expTable[0] = σ(-6), [384], [500] = σ(0), [999] = σ(5.988),
+        // and FNV-1a 64 over the little-endian bytes of all 1000 entries.
+        let bits: Vec<u32> = SIGMOID_TABLE.iter().map(|x| x.to_bits()).collect();
+        assert_eq!(
+            [bits[0], bits[384], bits[500], bits[999]],
+            [992_086_972, 1_045_159_399, 1_056_964_608, 1_065_311_233]
+        );
+        let mut hash = 0xcbf2_9ce4_8422_2325_u64;
+        for byte in bits.iter().flat_map(|b| b.to_le_bytes()) {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        assert_eq!(hash, 0x0f48_707a_72b9_484e);
         for k in -599..600 {
             let x = k as f32 * 0.01;
             let exact = 1.0 / (1.0 + (-x).exp());

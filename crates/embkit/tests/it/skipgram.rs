@@ -127,6 +127,40 @@ fn small_config() -> SkipGramConfig {
         .with_batch_words(200)
 }
 
+/// The bits training gives, pinned: any change to the order of the random
+/// draws, the update or the merge of threads shows here. A deliberate
+/// change of the algorithm updates these hashes and says why in its
+/// commit (x86-64 Linux; `exp` of another libm could differ in a last bit).
+#[test]
+fn training_gives_the_pinned_bits() {
+    let lines = two_clusters(300, 10, 1);
+    let mut got = Vec::new();
+    for architecture in [Architecture::SkipGram, Architecture::Cbow] {
+        for threads in [1, 2, 3] {
+            let config = small_config().with_architecture(architecture).with_seed(7);
+            let threads = Threads::new(threads).unwrap();
+            let (m, _) = SkipGram::fit(&config, &lines, threads, &mut NoObserver).unwrap();
+            let mut hash = 0xcbf2_9ce4_8422_2325_u64;
+            for x in m.input_weights().iter().chain(m.output_weights()) {
+                for byte in x.to_bits().to_le_bytes() {
+                    hash = (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
+                }
+            }
+            got.push(format!("{hash:016x}"));
+        }
+    }
+    // Skip-gram on 1, 2, 3 threads, then CBOW.
+    let want = [
+        "1bb51b78b5f81bf1",
+        "963ef1b469e996e7",
+        "7252c7fd28fe68cc",
+        "0f8a6f9f547695dc",
+        "7a4cc8e9f2b774ee",
+        "865662d72cf76b25",
+    ];
+    assert_eq!(got, want);
+}
+
 #[test]
 fn same_seed_and_threads_give_the_same_bits() {
     let lines = two_clusters(300, 10, 1);
