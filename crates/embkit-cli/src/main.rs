@@ -27,7 +27,7 @@ enum Command {
     /// Train a text classifier on a `label<TAB>text` file (`--task
     /// classify`, the default) or a rating predictor on `user item rating`
     /// interactions (`--task ratings`).
-    Train(cmd::train::Args),
+    Train(Box<cmd::train::Args>),
     /// A trained model's metrics on a data file: accuracy and macro-F1 for
     /// a classifier, RMSE and MAE for a rating predictor.
     Evaluate(cmd::evaluate::Args),
@@ -67,7 +67,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo(args) => cmd::demo::run(args),
-        Command::Train(args) => cmd::train::run(args),
+        Command::Train(args) => cmd::train::run(*args),
         Command::Evaluate(args) => cmd::evaluate::run(args),
         Command::Predict(args) => cmd::predict::run(args),
         Command::Neighbors(args) => cmd::neighbors::run(args),

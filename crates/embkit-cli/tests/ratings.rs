@@ -271,3 +271,62 @@ fn classify_stays_the_default_and_evaluates_with_macro_f1() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn ratings_stream_from_disk_with_a_shuffle_buffer() {
+    let dir = scratch("stream");
+    let (train, test) = (dir.join("u.data"), dir.join("test.csv"));
+    write_ratings(&train, false, |k| k % 7 != 0);
+    write_ratings(&test, true, |k| k % 7 == 0);
+    let model = dir.join("model");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "--task",
+            "ratings",
+            "--data",
+            s(&train),
+            "--out",
+            s(&model),
+            "--epochs",
+            "40",
+            "--embedding-dim",
+            "4",
+            "--batch-size",
+            "16",
+            "--learning-rate",
+            "0.01",
+            "--shuffle-buffer",
+            "100",
+            "--quiet",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        embkit(&args)
+    };
+    // A hash sample of about 10 % held out, streamed too; it learns.
+    let summary = json(&run(&[]));
+    assert_eq!(summary["streamed"], true);
+    let (n, held) = (summary["ratings"].as_u64().unwrap(), summary["validation_ratings"].as_u64());
+    assert_eq!(n + held.unwrap(), 857);
+    assert!((50..130).contains(&held.unwrap()), "{summary}");
+    assert_eq!((summary["users"].as_u64(), summary["items"].as_u64()), (Some(40), Some(25)));
+    assert!(summary["val_rmse"].as_f64().unwrap() < 0.9, "{summary}");
+    // Seeded: the same run gives the same numbers.
+    assert_eq!(json(&run(&[]))["val_loss"], summary["val_loss"]);
+    // A validation file (other layout) streamed with the training keys;
+    // the saved model is evaluated like an in-memory one.
+    let summary = json(&run(&["--validation", s(&test), "--patience", "3"]));
+    assert_eq!(
+        (summary["ratings"].as_u64(), summary["validation_ratings"].as_u64()),
+        (Some(857), Some(143))
+    );
+    let report = json(&embkit(&["evaluate", "--model", s(&model), "--data", s(&test), "--json"]));
+    let rmse = report["rmse"].as_f64().unwrap();
+    assert!((rmse - summary["val_rmse"].as_f64().unwrap()).abs() < 1e-4, "{report} {summary}");
+    // Bad settings are errors that name the flag.
+    let zero = ["train", "--task", "ratings", "--data", s(&train), "--out", s(&model)];
+    let o = embkit(&[&zero[..], &["--shuffle-buffer", "0"]].concat());
+    assert_error(&o, "--shuffle-buffer: invalid buffer_size: must be at least 1, got 0");
+    assert_error(&run(&["--validation-split", "1"]), "--validation-split must be in [0, 1), got 1");
+}

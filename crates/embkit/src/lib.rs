@@ -83,8 +83,9 @@ pub use layers::{
 pub use loss::Loss;
 pub use metrics::Metric;
 pub use model::{
-    evaluate, fit, Dataset, EarlyStopping, EpochLog, Evaluation, History, Model, Monitor,
-    NoObserver, Observer, Sequential, SequentialConfig, TrainConfig,
+    evaluate, evaluate_stream, fit, fit_stream, Batch, BatchStream, Dataset, EarlyStopping,
+    EpochLog, Evaluation, History, Model, Monitor, NoObserver, Observer, Sequential,
+    SequentialConfig, TrainConfig,
 };
 pub use optim::{
     Adagrad, AdagradConfig, Adam, AdamConfig, AdamFlavour, AdamW, AdamWConfig, Flavour, Ftrl,

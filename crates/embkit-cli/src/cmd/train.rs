@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use embkit::data::{
-    letter_sentences, ratio_split, Corpus, DataOptions, DataReport, Interactions, LabelledTexts,
-    MAX_DATA_PROBLEMS,
+    letter_sentences, ratio_split, Corpus, DataOptions, DataReport, InteractionStream,
+    Interactions, KeyIndex, LabelledTexts, MAX_DATA_PROBLEMS,
 };
 use embkit::format::{
     write_atomically, SavedMatrixFactorization, SavedSkipGram, VectorFormat, MODEL_FILE,
@@ -16,8 +16,8 @@ use embkit::format::{
 use embkit::model::{MatrixFactorization, MatrixFactorizationConfig};
 use embkit::word2vec::{Architecture as SkipGramArchitecture, SkipGram, SkipGramConfig};
 use embkit::{
-    AdagradConfig, AdamConfig, Dataset, EarlyStopping, EpochLog, Metric, Observer, OptimizerConfig,
-    SgdConfig, Threads,
+    AdagradConfig, AdamConfig, BatchStream, Dataset, EarlyStopping, EpochLog, History, Metric,
+    Observer, OptimizerConfig, SgdConfig, Threads, TrainConfig,
 };
 use rand::{rngs::StdRng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -234,6 +234,14 @@ pub struct Args {
     /// [0.0001].
     #[arg(long)]
     pub bias_l2: Option<f32>,
+    /// ratings: stream the file from disk for each epoch through a shuffle
+    /// buffer of this many ratings instead of reading it into memory, for
+    /// files larger than memory (a buffer of at least the number of
+    /// ratings is a full shuffle). The `--validation-split` is then a
+    /// seeded hash sample of the rows, streamed too; a `--validation` file
+    /// is streamed as well.
+    #[arg(long)]
+    pub shuffle_buffer: Option<usize>,
     /// Stop after this many epochs without a lower validation loss, and
     /// keep the best epoch's weights.
     #[arg(long)]
@@ -280,6 +288,7 @@ pub struct FileConfig {
     optimizer: Option<String>,
     l2: Option<f32>,
     bias_l2: Option<f32>,
+    shuffle_buffer: Option<usize>,
     patience: Option<usize>,
     seed: Option<u64>,
     skip_bad_rows: Option<bool>,
@@ -407,6 +416,7 @@ fn classify(args: &Args, merged: &Merged, options: &DataOptions) -> Result<()> {
     for (given, name) in [
         (args.l2.or(merged.file.l2).is_some(), "l2"),
         (args.bias_l2.or(merged.file.bias_l2).is_some(), "bias_l2"),
+        (args.shuffle_buffer.or(merged.file.shuffle_buffer).is_some(), "shuffle_buffer"),
     ] {
         if given {
             bail!("{name} is a setting of the ratings task, not of classify");
@@ -538,6 +548,9 @@ fn ratings(args: &Args, merged: &Merged, options: &DataOptions) -> Result<()> {
         "ratings",
     )?;
     let seed = pick!(args, merged, seed, 42);
+    if let Some(buffer) = args.shuffle_buffer.or(merged.file.shuffle_buffer) {
+        return ratings_streamed(args, merged, options, seed, buffer);
+    }
     let (data, report) = Interactions::read(data_file(args), options)?;
     warn_skipped(data_file(args), &report);
     let (train, validation) = match &args.validation {
@@ -555,15 +568,7 @@ fn ratings(args: &Args, merged: &Merged, options: &DataOptions) -> Result<()> {
                         && v.items()[i] != embkit::data::UNKNOWN_ID
                 })
                 .collect();
-            if known.len() < v.len() {
-                eprintln!(
-                    "warning: {}: {} of {} ratings have a user or item that is not in the \
-                     training data; validation leaves them out",
-                    path.display(),
-                    v.len() - known.len(),
-                    v.len()
-                );
-            }
+            warn_unknown(path, v.len() - known.len(), v.len());
             if known.is_empty() {
                 bail!("{}: no rating of a known user and item to validate on", path.display());
             }
@@ -581,13 +586,148 @@ fn ratings(args: &Args, merged: &Merged, options: &DataOptions) -> Result<()> {
         }
     };
 
+    let mut model = ratings_model(
+        args,
+        merged,
+        MatrixFactorizationConfig::for_interactions(&train, 1),
+        data.rating_range(),
+        seed,
+    )?;
+    let train_config = ratings_train_config(args, merged, train.len(), validation.is_some(), seed)?;
+    let (ids, y) = (train.ids(), train.targets().into_dyn());
+    let val_arrays = validation.as_ref().map(|v| (v.ids(), v.targets().into_dyn()));
+    let val_data = match &val_arrays {
+        Some((ids, y)) => Some(Dataset::new(ids.view(), y.view())?),
+        None => None,
+    };
+    let mut bars = Bars::new(args.quiet);
+    let history = model
+        .fit(Dataset::new(ids.view(), y.view())?, val_data, &train_config, &mut WithRmse(&mut bars))
+        .context("training")?;
+    let val = validation.as_ref().map(|v| {
+        let pred = model.predict_with_fallback(v.ids().view()).expect("[n, 2] ids");
+        rmse_mae(pred.as_slice().expect("contiguous"), v.ratings())
+    });
+    ratings_results(
+        args,
+        &model,
+        (data.user_index(), data.item_index()),
+        &train_config,
+        &history,
+        RatingsCounts {
+            ratings: train.len(),
+            validation: validation.as_ref().map(Interactions::len),
+            skipped: report.skipped,
+            streamed: false,
+        },
+        val,
+    )
+}
+
+/// Warns that `unknown` of `total` validation ratings are left out.
+fn warn_unknown(path: &Path, unknown: usize, total: usize) {
+    if unknown > 0 {
+        eprintln!(
+            "warning: {}: {unknown} of {total} ratings have a user or item that is not in the \
+             training data; validation leaves them out",
+            path.display(),
+        );
+    }
+}
+
+/// `train --task ratings --shuffle-buffer N`: the ratings streamed from
+/// disk for each epoch ([`InteractionStream`]).
+fn ratings_streamed(
+    args: &Args,
+    merged: &Merged,
+    options: &DataOptions,
+    seed: u64,
+    buffer: usize,
+) -> Result<()> {
+    let fraction =
+        if args.validation.is_some() { 0.0 } else { pick!(args, merged, validation_split, 0.1) };
+    if !(0.0..1.0).contains(&fraction) {
+        bail!("--validation-split must be in [0, 1), got {fraction}");
+    }
+    let (train, held_out) = InteractionStream::open(data_file(args), options, fraction, seed)?;
+    warn_skipped(data_file(args), train.report());
+    let batch_size = pick!(args, merged, batch_size, MatrixFactorization::DEFAULT_BATCH_SIZE);
+    let mut train =
+        train.with_batch_size(batch_size)?.with_buffer_size(buffer).context("--shuffle-buffer")?;
+    let validation = match &args.validation {
+        Some(path) => {
+            let v = train.with_keys_of(path, options)?;
+            warn_skipped(path, v.report());
+            warn_unknown(path, v.unknown(), v.len() + v.unknown());
+            Some(v)
+        }
+        None => held_out,
+    };
+    let mut validation = validation.map(|v| v.with_batch_size(batch_size)).transpose()?;
+    let config = MatrixFactorizationConfig::new(train.users().len(), train.items().len(), 1)
+        .with_global_mean(train.mean_rating());
+    let mut model = ratings_model(args, merged, config, train.rating_range(), seed)?;
+    let train_config = ratings_train_config(args, merged, train.len(), validation.is_some(), seed)?;
+    let mut bars = Bars::new(args.quiet);
+    let history = embkit::fit_stream(
+        &mut model,
+        &mut train,
+        validation.as_mut().map(|v| v as &mut dyn BatchStream),
+        &train_config,
+        &mut WithRmse(&mut bars),
+    )
+    .context("training")?;
+    let val = match validation.as_mut() {
+        Some(v) => {
+            let metrics = [Metric::MeanSquaredError, Metric::MeanAbsoluteError];
+            let e = embkit::evaluate_stream(&mut model, v, &train_config.loss, &metrics)?;
+            Some((e.metrics["mean_squared_error"].sqrt(), e.metrics["mean_absolute_error"]))
+        }
+        None => None,
+    };
+    ratings_results(
+        args,
+        &model,
+        (train.users(), train.items()),
+        &train_config,
+        &history,
+        RatingsCounts {
+            ratings: train.len(),
+            validation: validation.as_ref().map(InteractionStream::len),
+            skipped: train.report().skipped,
+            streamed: true,
+        },
+        val,
+    )
+}
+
+/// The model of the ratings task: `config` (sized, with its global mean)
+/// with the flags' dimension and L2 factors, the rating range, seeded.
+fn ratings_model(
+    args: &Args,
+    merged: &Merged,
+    config: MatrixFactorizationConfig,
+    rating_range: Option<(f32, f32)>,
+    seed: u64,
+) -> Result<MatrixFactorization> {
     let dim = pick!(args, merged, embedding_dim, MatrixFactorizationConfig::DEFAULT_EMBEDDING_DIM);
-    let mut config = MatrixFactorizationConfig::for_interactions(&train, dim)
+    let mut config = MatrixFactorizationConfig::new(config.num_users, config.num_items, dim)
+        .with_global_mean(config.global_mean)
         .with_l2(pick!(args, merged, l2, MatrixFactorizationConfig::DEFAULT_L2))
         .with_bias_l2(pick!(args, merged, bias_l2, MatrixFactorizationConfig::DEFAULT_BIAS_L2));
-    config.rating_range = data.rating_range();
-    let mut model = config.init(&mut StdRng::seed_from_u64(seed)).context("building the model")?;
+    config.rating_range = rating_range;
+    config.init(&mut StdRng::seed_from_u64(seed)).context("building the model")
+}
 
+/// The training settings of the ratings task for `samples` training
+/// ratings: optimizer, epochs, batches, decay, early stopping.
+fn ratings_train_config(
+    args: &Args,
+    merged: &Merged,
+    samples: usize,
+    validated: bool,
+    seed: u64,
+) -> Result<TrainConfig> {
     let optimizer = pick!(args, merged, optimizer, "adam".to_string());
     let optimizer: OptimizerConfig = match optimizer.as_str() {
         "adam" => AdamConfig::new()
@@ -616,50 +756,57 @@ fn ratings(args: &Args, merged: &Merged, options: &DataOptions) -> Result<()> {
     LrDecay::parse(&pick!(args, merged, lr_decay, "constant".to_string()))?.apply(
         &mut train_config,
         learning_rate,
-        train.len(),
+        samples,
     );
     if let Some(patience) = args.patience.or(merged.file.patience) {
-        if validation.is_none() {
+        if !validated {
             bail!("--patience watches the validation loss: give --validation or a --validation-split above 0");
         }
         train_config = train_config.with_early_stopping(
             EarlyStopping::new("val_loss").with_patience(patience).with_restore_best_weights(true),
         );
     }
+    Ok(train_config)
+}
 
-    let (ids, y) = (train.ids(), train.targets().into_dyn());
-    let val_arrays = validation.as_ref().map(|v| (v.ids(), v.targets().into_dyn()));
-    let val_data = match &val_arrays {
-        Some((ids, y)) => Some(Dataset::new(ids.view(), y.view())?),
-        None => None,
-    };
-    let mut bars = Bars::new(args.quiet);
-    let history = model
-        .fit(Dataset::new(ids.view(), y.view())?, val_data, &train_config, &mut WithRmse(&mut bars))
-        .context("training")?;
+/// What the summary of a ratings run counts.
+struct RatingsCounts {
+    ratings: usize,
+    validation: Option<usize>,
+    skipped: usize,
+    streamed: bool,
+}
 
+/// Saves a trained ratings model with its keys, plots its loss and prints
+/// the summary (`val`: validation RMSE and MAE).
+fn ratings_results(
+    args: &Args,
+    model: &MatrixFactorization,
+    (users, items): (&KeyIndex, &KeyIndex),
+    train_config: &TrainConfig,
+    history: &History,
+    counts: RatingsCounts,
+    val: Option<(f64, f64)>,
+) -> Result<()> {
     let mut saved = SavedMatrixFactorization::new(model.clone());
-    saved.users = Some(data.user_index().clone());
-    saved.items = Some(data.item_index().clone());
+    saved.users = Some(users.clone());
+    saved.items = Some(items.clone());
     saved.train_config = Some(train_config.clone());
     saved.history = Some(history.clone());
     saved.metadata.insert("task".into(), Task::Ratings.name().into());
     saved.save(&args.out).with_context(|| format!("saving the model to {}", args.out.display()))?;
     let plot_path = args.out.join("loss.png");
-    plot::loss_curve(&history, "training loss", &plot_path)?;
+    plot::loss_curve(history, "training loss", &plot_path)?;
 
-    let val = validation.as_ref().map(|v| {
-        let pred = model.predict_with_fallback(v.ids().view()).expect("[n, 2] ids");
-        rmse_mae(pred.as_slice().expect("contiguous"), v.ratings())
-    });
     let last = history.epochs.last().context("training ran no epoch")?;
     let mut out = Out::new(args.json);
     out.text(format!(
-        "trained {} epochs on {} ratings ({} users, {} items): loss {:.4}{}",
+        "trained {} epochs on {} ratings{} ({} users, {} items): loss {:.4}{}",
         history.epochs.len(),
-        train.len(),
-        data.num_users(),
-        data.num_items(),
+        counts.ratings,
+        if counts.streamed { " streamed from disk" } else { "" },
+        users.len(),
+        items.len(),
         last.loss,
         val.map(|(rmse, mae)| format!(", validation RMSE {rmse:.4}, MAE {mae:.4}"))
             .unwrap_or_default()
@@ -673,12 +820,13 @@ fn ratings(args: &Args, merged: &Merged, options: &DataOptions) -> Result<()> {
         "val_loss": history.epochs.iter().map(|e| e.val_loss).collect::<Vec<_>>(),
         "val_rmse": val.map(|v| v.0),
         "val_mae": val.map(|v| v.1),
-        "ratings": train.len(),
-        "validation_ratings": validation.as_ref().map(Interactions::len),
-        "users": data.num_users(),
-        "items": data.num_items(),
+        "ratings": counts.ratings,
+        "validation_ratings": counts.validation,
+        "streamed": counts.streamed,
+        "users": users.len(),
+        "items": items.len(),
         "global_mean": model.config().global_mean,
-        "skipped_rows": report.skipped,
+        "skipped_rows": counts.skipped,
         "stopped_epoch": history.stopped_epoch,
         "restored_epoch": history.restored_epoch,
         "model": args.out,
@@ -695,6 +843,7 @@ fn classify_bag(args: &Args, merged: &Merged, options: &DataOptions) -> Result<(
     let mut others = word2vec_only(args, merged);
     others.push((args.l2.or(merged.file.l2).is_some(), "l2"));
     others.push((args.bias_l2.or(merged.file.bias_l2).is_some(), "bias_l2"));
+    others.push((args.shuffle_buffer.or(merged.file.shuffle_buffer).is_some(), "shuffle_buffer"));
     refuse(&others, "classify")?;
     let data = data_file(args);
     let (train, report) = LabelledTexts::read(data, options)?;
@@ -811,6 +960,7 @@ fn word2vec(args: &Args, merged: &Merged, options: &DataOptions) -> Result<()> {
             (args.optimizer.is_some() || f.optimizer.is_some(), "optimizer"),
             (args.l2.or(f.l2).is_some(), "l2"),
             (args.bias_l2.or(f.bias_l2).is_some(), "bias_l2"),
+            (args.shuffle_buffer.or(f.shuffle_buffer).is_some(), "shuffle_buffer"),
             (args.patience.or(f.patience).is_some(), "patience"),
             (args.validation.is_some(), "validation"),
             (args.validation_split.or(f.validation_split).is_some(), "validation_split"),

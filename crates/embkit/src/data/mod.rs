@@ -20,7 +20,9 @@
 //! Then splits of the indices, all deterministic for a seed
 //! ([`ratio_split`], [`stratified_split`], [`k_fold`],
 //! [`leave_last_out`]), and
-//! [`ShuffledBatches`] for streaming.
+//! [`ShuffledBatches`] for streaming; [`InteractionStream`] reads a
+//! ratings file again for each epoch through a shuffle buffer, for
+//! training on files larger than memory.
 
 mod batches;
 mod corpus;
@@ -29,6 +31,7 @@ mod labelled;
 mod letter_tokens;
 mod rows;
 mod split;
+mod stream;
 
 pub use batches::ShuffledBatches;
 pub use corpus::Corpus;
@@ -36,4 +39,6 @@ pub use interactions::{Interaction, Interactions, KeyIndex, UNKNOWN_ID};
 pub use labelled::LabelledTexts;
 pub use letter_tokens::{letter_sentences, letter_tokens};
 pub use rows::{open_text, DataOptions, DataReport, Delimiter, Header, Rows, MAX_DATA_PROBLEMS};
+pub(crate) use split::mix64;
 pub use split::{k_fold, leave_last_out, ratio_split, shuffled_indices, stratified_split, Split};
+pub use stream::InteractionStream;

@@ -250,6 +250,16 @@ fn sorted_split(mut train: Vec<usize>, mut test: Vec<usize>) -> Split {
     Split { train, test }
 }
 
+/// SplitMix64's finaliser (Steele, Lea and Flood): a bijective mix of 64
+/// bits, for seeded hashes that must not depend on a crate's version
+/// (hash-based hold-outs, hashed bigrams, word2vec's random streams).
+#[inline(always)]
+pub(crate) fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -253,12 +253,10 @@ impl BagClassifierConfig {
     }
 }
 
-/// SplitMix64's finaliser: a bijective 64-bit mix.
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+/// One SplitMix64 step from `z`: the golden-ratio increment, then the
+/// finaliser.
+fn mix(z: u64) -> u64 {
+    crate::data::mix64(z.wrapping_add(0x9E37_79B9_7F4A_7C15))
 }
 
 /// A fastText-style classifier: the mean of a document's rows (words and

@@ -15,8 +15,8 @@ pub use bag_classifier::{BagClassifier, BagClassifierConfig};
 pub use matrix_factorization::{MatrixFactorization, MatrixFactorizationConfig};
 pub use sequential::{Sequential, SequentialConfig};
 pub use train::{
-    evaluate, fit, EarlyStopping, EpochLog, Evaluation, History, Monitor, NoObserver, Observer,
-    TrainConfig,
+    evaluate, evaluate_stream, fit, fit_stream, Batch, BatchStream, EarlyStopping, EpochLog,
+    Evaluation, History, Monitor, NoObserver, Observer, TrainConfig,
 };
 
 use ndarray::{ArrayD, ArrayView2, ArrayViewD};

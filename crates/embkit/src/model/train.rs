@@ -1,9 +1,12 @@
-//! The training loop: [`fit`], [`evaluate`], their settings and what they
-//! report.
+//! The training loop: [`fit`], [`evaluate`] (and [`fit_stream`],
+//! [`evaluate_stream`] for data read batch by batch), their settings and
+//! what they report.
 
 use std::collections::BTreeMap;
 
-use ndarray::{Array, ArrayView, ArrayViewD, Axis, Dimension, RemoveAxis};
+use ndarray::{
+    Array, Array2, ArrayD, ArrayView, ArrayView2, ArrayViewD, Axis, Dimension, RemoveAxis,
+};
 use rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
 use serde::{Deserialize, Serialize};
 
@@ -467,20 +470,12 @@ pub fn fit<'a, M: Model + Clone>(
         }
     }
 
-    let mut optimizer = config.optimizer.build()?;
-    optimizer.set_threads(config.threads);
-    model.set_threads(config.threads);
+    let batches = train.len().div_ceil(config.batch_size);
+    let mut run = Run::begin(model, config, batches, observer)?;
     let mut rng = StdRng::seed_from_u64(config.seed);
     let mut order: Vec<usize> = (0..train.len()).collect();
-    let batches = train.len().div_ceil(config.batch_size);
     // Batch buffers, reused: a step does not allocate for its inputs.
     let (mut ids_buf, mut targets_buf) = (Vec::new(), Vec::new());
-    let mut history = History::default();
-    let mut best: Option<f64> = None;
-    let mut best_model: Option<(usize, M)> = None;
-    let mut wait = 0usize;
-    observer.train_begin(config.epochs, batches);
-
     for epoch in 1..=config.epochs {
         observer.epoch_begin(epoch);
         if config.shuffle {
@@ -488,39 +483,197 @@ pub fn fit<'a, M: Model + Clone>(
         }
         let mut totals = Totals::new(config.metrics.len());
         for (b, chunk) in order.chunks(config.batch_size).enumerate() {
-            let batch = b + 1;
             let ids = select_rows(train.ids, chunk, std::mem::take(&mut ids_buf));
             let targets =
                 select_rows(train.targets.view(), chunk, std::mem::take(&mut targets_buf));
-            let pred = model.forward(ids.view(), true)?;
-            let loss = model.backward(&config.loss, targets.view())?;
-            if !loss.is_finite() {
-                return Err(Error::NonFiniteLoss { loss, epoch, batch });
-            }
-            if !model.gradients_are_finite() {
-                return Err(Error::NonFiniteGradient { epoch, batch });
-            }
-            if let Some(clipping) = &config.clipping {
-                model.clip_gradients(clipping)?;
-            }
-            if let Some(schedule) = &config.learning_rate_schedule {
-                optimizer.set_learning_rate(schedule.at(optimizer.iterations()))?;
-            }
-            model.step(optimizer.as_mut())?;
-            let mask = model.output_mask().map(|m| m.to_owned());
-            totals.add(
-                loss,
-                chunk.len(),
-                &config.metrics,
-                pred.view(),
-                targets.view(),
-                mask.as_ref().map(|m| m.view()),
-            )?;
-            observer.batch_end(epoch, batch, totals.mean_loss());
+            run.step(model, ids.view(), targets.view(), (epoch, b + 1), &mut totals, observer)?;
             ids_buf = ids.into_raw_vec_and_offset().0;
             targets_buf = targets.into_raw_vec_and_offset().0;
         }
+        let val = match &validation {
+            Some(v) => {
+                Some(evaluate(model, v.clone(), &config.loss, &config.metrics, config.batch_size)?)
+            }
+            None => None,
+        };
+        if run.end_epoch(model, epoch, &totals, val, observer)? {
+            break;
+        }
+    }
+    Ok(run.finish(model))
+}
 
+/// One mini-batch of a [`BatchStream`]: the ids of its samples and their
+/// targets (as a [`Dataset`] holds them, but owned).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    /// `[samples, ids per sample]`.
+    pub ids: Array2<u32>,
+    /// `[samples, ...]`.
+    pub targets: ArrayD<f32>,
+}
+
+/// Mini-batches read again for each epoch, for data that is not held in
+/// memory: for example a ratings file streamed from disk through a
+/// shuffle buffer ([`InteractionStream`](crate::data::InteractionStream)).
+/// [`fit_stream`] trains on one, [`evaluate_stream`] scores a model on one.
+pub trait BatchStream {
+    /// The batches of one pass over the data. `epoch` (1-based) lets a
+    /// shuffled stream draw a new order for each epoch, seeded so that a
+    /// run can be repeated.
+    ///
+    /// # Errors
+    ///
+    /// When the data cannot be opened; errors while reading come as items.
+    fn batches(&mut self, epoch: usize) -> Result<Box<dyn Iterator<Item = Result<Batch>> + '_>>;
+
+    /// The number of batches of a pass, if known (for progress bars).
+    fn num_batches(&self) -> Option<usize> {
+        None
+    }
+}
+
+/// [`fit`] for data read batch by batch: each epoch trains on the batches
+/// of `train` in the order it gives them (it does its own shuffling;
+/// `config.batch_size`, `shuffle` and `validation_split` are not used),
+/// and is scored on all of `validation`. Memory is one batch at a time
+/// (plus whatever the stream buffers), so the data can be larger than
+/// memory. Everything else is as in [`fit`]: NaN checks, clipping,
+/// learning-rate schedules, metrics, early stopping, the observer.
+///
+/// # Errors
+///
+/// As [`fit`]; [`Error::InvalidConfig`] for a `validation_split` above 0
+/// (a stream cannot be split after the fact: give a validation stream);
+/// [`Error::EmptyData`] if a pass of `train` or `validation` has no
+/// samples; the stream's errors (a bad row of a file, for example) as
+/// they are read, with the model keeping the weights of the batches
+/// before.
+pub fn fit_stream<M: Model + Clone>(
+    model: &mut M,
+    train: &mut dyn BatchStream,
+    mut validation: Option<&mut dyn BatchStream>,
+    config: &TrainConfig,
+    observer: &mut dyn Observer,
+) -> Result<History> {
+    if config.validation_split > 0.0 {
+        return Err(Error::config(
+            "validation_split",
+            format!(
+                "{} cannot split a stream; give a validation stream instead",
+                config.validation_split
+            ),
+        ));
+    }
+    let mut run = Run::begin(model, config, train.num_batches().unwrap_or(0), observer)?;
+    for epoch in 1..=config.epochs {
+        observer.epoch_begin(epoch);
+        let mut totals = Totals::new(config.metrics.len());
+        for (b, batch) in train.batches(epoch)?.enumerate() {
+            let batch = batch?;
+            let ids = batch.ids.view();
+            Dataset::new(ids, batch.targets.view())?;
+            run.step(model, ids, batch.targets.view(), (epoch, b + 1), &mut totals, observer)?;
+        }
+        if totals.samples == 0 {
+            return Err(Error::EmptyData {
+                what: format!("training stream (epoch {epoch} gave no samples)"),
+            });
+        }
+        let val = match validation.as_deref_mut() {
+            Some(v) => Some(evaluate_stream(model, v, &config.loss, &config.metrics)?),
+            None => None,
+        };
+        if run.end_epoch(model, epoch, &totals, val, observer)? {
+            break;
+        }
+    }
+    Ok(run.finish(model))
+}
+
+/// A training run's state between steps: the optimizer, the history and
+/// early stopping's best epoch. Shared by [`fit`] and [`fit_stream`].
+struct Run<'c, M> {
+    config: &'c TrainConfig,
+    optimizer: Box<dyn crate::Optimizer>,
+    history: History,
+    best: Option<f64>,
+    best_model: Option<(usize, M)>,
+    wait: usize,
+}
+
+impl<'c, M: Model + Clone> Run<'c, M> {
+    fn begin(
+        model: &mut M,
+        config: &'c TrainConfig,
+        batches: usize,
+        observer: &mut dyn Observer,
+    ) -> Result<Self> {
+        config.validate()?;
+        let mut optimizer = config.optimizer.build()?;
+        optimizer.set_threads(config.threads);
+        model.set_threads(config.threads);
+        observer.train_begin(config.epochs, batches);
+        Ok(Self {
+            config,
+            optimizer,
+            history: History::default(),
+            best: None,
+            best_model: None,
+            wait: 0,
+        })
+    }
+
+    /// One training step on a batch: forward, backward, the checks, the
+    /// optimizer; the batch's loss and metrics go into `totals`.
+    fn step(
+        &mut self,
+        model: &mut M,
+        ids: ArrayView2<'_, u32>,
+        targets: ArrayViewD<'_, f32>,
+        (epoch, batch): (usize, usize),
+        totals: &mut Totals,
+        observer: &mut dyn Observer,
+    ) -> Result<()> {
+        let config = self.config;
+        let pred = model.forward(ids, true)?;
+        let loss = model.backward(&config.loss, targets.view())?;
+        if !loss.is_finite() {
+            return Err(Error::NonFiniteLoss { loss, epoch, batch });
+        }
+        if !model.gradients_are_finite() {
+            return Err(Error::NonFiniteGradient { epoch, batch });
+        }
+        if let Some(clipping) = &config.clipping {
+            model.clip_gradients(clipping)?;
+        }
+        if let Some(schedule) = &config.learning_rate_schedule {
+            self.optimizer.set_learning_rate(schedule.at(self.optimizer.iterations()))?;
+        }
+        model.step(self.optimizer.as_mut())?;
+        let mask = model.output_mask().map(|m| m.to_owned());
+        totals.add(
+            loss,
+            ids.nrows(),
+            &config.metrics,
+            pred.view(),
+            targets,
+            mask.as_ref().map(|m| m.view()),
+        )?;
+        observer.batch_end(epoch, batch, totals.mean_loss());
+        Ok(())
+    }
+
+    /// Logs an epoch and applies early stopping; true when training stops.
+    fn end_epoch(
+        &mut self,
+        model: &M,
+        epoch: usize,
+        totals: &Totals,
+        validation: Option<Evaluation>,
+        observer: &mut dyn Observer,
+    ) -> Result<bool> {
+        let config = self.config;
         let mut log = EpochLog {
             epoch,
             loss: totals.mean_loss(),
@@ -528,8 +681,7 @@ pub fn fit<'a, M: Model + Clone>(
             val_loss: None,
             val_metrics: BTreeMap::new(),
         };
-        if let Some(v) = &validation {
-            let e = evaluate(model, v.clone(), &config.loss, &config.metrics, config.batch_size)?;
+        if let Some(e) = validation {
             log.val_loss = Some(e.loss);
             log.val_metrics = e.metrics;
         }
@@ -547,32 +699,37 @@ pub fn fit<'a, M: Model + Clone>(
                     ),
                 )
             })?;
-            if es.is_improvement(value, best) {
-                best = Some(value);
-                wait = 0;
+            if es.is_improvement(value, self.best) {
+                self.best = Some(value);
+                self.wait = 0;
                 if es.restore_best_weights {
-                    best_model = Some((epoch, model.clone()));
+                    self.best_model = Some((epoch, model.clone()));
                 }
             } else {
-                wait += 1;
+                self.wait += 1;
                 // Keras: stop once `patience` epochs in a row brought no improvement.
-                stop = wait >= es.patience;
+                stop = self.wait >= es.patience;
             }
         }
-        history.epochs.push(log);
+        self.history.epochs.push(log);
         if stop {
-            history.stopped_epoch = Some(epoch);
+            self.history.stopped_epoch = Some(epoch);
             observer.stopped_early(epoch);
-            break;
         }
+        Ok(stop)
     }
-    if let Some((epoch, best)) = best_model {
-        if history.epochs.last().map(|l| l.epoch) != Some(epoch) {
-            *model = best;
-            history.restored_epoch = Some(epoch);
+
+    /// The history; the model restored to the best epoch if early
+    /// stopping asked for it.
+    fn finish(mut self, model: &mut M) -> History {
+        if let Some((epoch, best)) = self.best_model.take() {
+            if self.history.epochs.last().map(|l| l.epoch) != Some(epoch) {
+                *model = best;
+                self.history.restored_epoch = Some(epoch);
+            }
         }
+        self.history
     }
-    Ok(history)
 }
 
 /// The rows `chunk` (indices along the first axis) of `data`, copied into
@@ -645,6 +802,41 @@ pub fn evaluate<M: Model>(
             targets,
             mask.as_ref().map(|m| m.view()),
         )?;
+    }
+    Ok(Evaluation { loss: totals.mean_loss(), metrics: totals.metric_map(metrics) })
+}
+
+/// [`evaluate`] over the batches of one pass of `data` (its epoch-1
+/// order): the mean loss and metrics, weighted by batch size, in
+/// inference mode.
+///
+/// # Errors
+///
+/// [`Error::EmptyData`] for no samples; the stream's errors as they are
+/// read; the model's errors for bad ids or targets.
+pub fn evaluate_stream<M: Model>(
+    model: &mut M,
+    data: &mut dyn BatchStream,
+    loss: &Loss,
+    metrics: &[Metric],
+) -> Result<Evaluation> {
+    let mut totals = Totals::new(metrics.len());
+    for batch in data.batches(1)? {
+        let batch = batch?;
+        Dataset::new(batch.ids.view(), batch.targets.view())?;
+        let (value, pred) = model.evaluate_batch(batch.ids.view(), loss, batch.targets.view())?;
+        let mask = model.output_mask().map(|m| m.to_owned());
+        totals.add(
+            value,
+            batch.ids.nrows(),
+            metrics,
+            pred.view(),
+            batch.targets.view(),
+            mask.as_ref().map(|m| m.view()),
+        )?;
+    }
+    if totals.samples == 0 {
+        return Err(Error::EmptyData { what: "evaluation stream".into() });
     }
     Ok(Evaluation { loss: totals.mean_loss(), metrics: totals.metric_map(metrics) })
 }

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::config::{Architecture, SkipGramConfig};
 use super::vocab::{keep_thresholds, NoiseTable, WordCounts};
+use crate::data::mix64;
 use crate::format::Vectors;
 use crate::kernels::simd;
 use crate::kernels::vector::dot;
@@ -248,7 +249,7 @@ impl SkipGram {
         let values = vocab.len().checked_mul(dim).ok_or_else(|| {
             Error::config("embedding_dim", format!("{} x {dim} values do not fit", vocab.len()))
         })?;
-        let mut rng = SplitMix64::new(mix(config.seed ^ 0x5EED_1417_0000_0001));
+        let mut rng = SplitMix64::new(mix64(config.seed ^ 0x5EED_1417_0000_0001));
         let scale = 1.0 / dim as f32;
         let input = (0..values).map(|_| (rng.unit_f32() * 2.0 - 1.0) * scale).collect();
         Ok(Self { config, vocab, input, output: vec![0.0; values] })
@@ -691,7 +692,7 @@ fn steps(sentences: &Sentences, job: &Job, max_words: usize) -> Vec<Job> {
 
 /// The random stream of job `index` of `epoch`.
 fn job_rng(seed: u64, epoch: usize, index: usize) -> SplitMix64 {
-    SplitMix64::new(mix(mix(seed) ^ ((epoch as u64) << 40) ^ index as u64))
+    SplitMix64::new(mix64(mix64(seed) ^ ((epoch as u64) << 40) ^ index as u64))
 }
 
 /// A run of sentences trained by one thread in one round.
@@ -1270,7 +1271,7 @@ impl SplitMix64 {
     #[inline(always)]
     fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        mix(self.0)
+        mix64(self.0)
     }
 
     /// Uniform in `0..n` (`n < 2³²`), by the multiply-shift of 32 bits.
@@ -1283,14 +1284,6 @@ impl SplitMix64 {
     fn unit_f32(&mut self) -> f32 {
         (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
     }
-}
-
-/// SplitMix64's finaliser: a bijective mix of 64 bits.
-#[inline(always)]
-fn mix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 #[cfg(test)]

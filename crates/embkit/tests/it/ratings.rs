@@ -5,14 +5,14 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use embkit::data::{
-    k_fold, leave_last_out, ratio_split, Corpus, DataOptions, Delimiter, Header, Interactions,
-    KeyIndex, LabelledTexts, ShuffledBatches, UNKNOWN_ID,
+    k_fold, leave_last_out, ratio_split, Corpus, DataOptions, Delimiter, Header, InteractionStream,
+    Interactions, KeyIndex, LabelledTexts, ShuffledBatches, UNKNOWN_ID,
 };
 use embkit::format::{
     ModelKind, ReadOptions, SavedMatrixFactorization, SavedModel, VectorFormat, Vectors,
 };
 use embkit::model::{MatrixFactorization, MatrixFactorizationConfig};
-use embkit::{Dataset, Error, Loss, Model, NoObserver};
+use embkit::{Batch, BatchStream, Dataset, Error, Loss, Model, NoObserver};
 use ndarray::{array, Array2};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
@@ -404,4 +404,233 @@ fn saved_matrix_factorizations_round_trip_and_export_their_tables() {
     let err = SavedMatrixFactorization::load(&dir).unwrap_err();
     assert!(err.to_string().contains("has 2 keys, but the table has 5 rows"), "{err}");
     std::fs::remove_dir_all(dir).ok();
+}
+
+/// The low-rank ratings of `training_learns_a_low_rank_rating_matrix` as
+/// file text: `u{u}\ti{i}\trating` for 30 users and 20 items.
+fn low_rank_ratings(seed: u64) -> String {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let pu: Vec<[f32; 2]> =
+        (0..30).map(|_| [rng.random_range(-1.0..1.0), rng.random_range(-1.0..1.0)]).collect();
+    let qi: Vec<[f32; 2]> =
+        (0..20).map(|_| [rng.random_range(-1.0..1.0), rng.random_range(-1.0..1.0)]).collect();
+    let mut text = String::new();
+    for (u, p) in pu.iter().enumerate() {
+        for (i, q) in qi.iter().enumerate() {
+            let r = 3.0 + 1.5 * (p[0] * q[0] + p[1] * q[1]);
+            text.push_str(&format!("u{u}\ti{i}\t{:.3}\n", r.clamp(1.0, 5.0)));
+        }
+    }
+    text
+}
+
+/// The rows of every batch of one pass, as (user key, item key, rating).
+fn stream_rows(stream: &mut InteractionStream, epoch: usize) -> Vec<(String, String, f32)> {
+    let (users, items) = (stream.users().clone(), stream.items().clone());
+    let mut rows = Vec::new();
+    for batch in stream.batches(epoch).unwrap() {
+        let batch = batch.unwrap();
+        assert_eq!(batch.ids.ncols(), 2);
+        assert_eq!(batch.targets.shape(), &[batch.ids.nrows(), 1]);
+        for (ids, rating) in batch.ids.rows().into_iter().zip(batch.targets.iter()) {
+            let user = users.key(ids[0]).unwrap().to_string();
+            rows.push((user, items.key(ids[1]).unwrap().to_string(), *rating));
+        }
+    }
+    rows
+}
+
+#[test]
+fn interaction_streams_hold_out_the_same_rows_every_pass() {
+    let dir = scratch("stream-hold-out");
+    let path = dir.join("ratings.tsv");
+    std::fs::write(&path, low_rank_ratings(5)).unwrap();
+    let (all, _) = Interactions::read(&path, &DataOptions::new()).unwrap();
+    let (train, validation) = InteractionStream::open(&path, &DataOptions::new(), 0.25, 3).unwrap();
+    let mut train = train.with_batch_size(7).unwrap().with_buffer_size(50).unwrap();
+    let mut validation = validation.unwrap();
+    // Every user and item indexed in first-appearance order, as `read`.
+    assert_eq!(train.users().keys(), all.user_index().keys());
+    assert_eq!(validation.items().keys(), all.item_index().keys());
+    assert_eq!(train.len() + validation.len(), 600);
+    assert!((100..200).contains(&validation.len()), "{} held out", validation.len());
+    assert_eq!(train.num_batches(), Some(train.len().div_ceil(7)));
+    let (a, b) = (stream_rows(&mut train, 1), stream_rows(&mut train, 2));
+    let held = stream_rows(&mut validation, 1);
+    assert_eq!((a.len(), held.len()), (train.len(), validation.len()));
+    // Each epoch a new order of the same rows; the held-out rows apart.
+    assert_ne!(a, b);
+    let sorted = |mut rows: Vec<(String, String, f32)>| {
+        rows.sort_by(|x, y| x.partial_cmp(y).unwrap());
+        rows
+    };
+    assert_eq!(sorted(a.clone()), sorted(b));
+    assert_eq!(sorted(a.clone()), sorted(stream_rows(&mut train, 1)));
+    let mut union = sorted([a.clone(), held.clone()].concat());
+    union.dedup();
+    assert_eq!(union.len(), 600);
+    let expected: Vec<_> = (0..all.len())
+        .map(|i| {
+            let (u, it) = (all.users()[i], all.items()[i]);
+            let user = all.user_index().key(u).unwrap().to_string();
+            (user, all.item_index().key(it).unwrap().to_string(), all.ratings()[i])
+        })
+        .collect();
+    assert_eq!(union, sorted(expected.clone()));
+    // The mean is the training rows'; a buffer of one keeps the file order.
+    let mean = a.iter().map(|r| f64::from(r.2)).sum::<f64>() / a.len() as f64;
+    assert!((f64::from(train.mean_rating()) - mean).abs() < 1e-4);
+    assert_eq!(train.rating_range(), all.rating_range());
+    let mut in_order = train.with_buffer_size(1).unwrap();
+    let first = stream_rows(&mut in_order, 1);
+    let order: Vec<usize> =
+        first.iter().map(|r| expected.iter().position(|e| e == r).unwrap()).collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]));
+}
+
+#[test]
+fn interaction_streams_report_bad_input() {
+    let dir = scratch("stream-errors");
+    let path = dir.join("u.data");
+    std::fs::write(&path, "1\t10\t4\n2\t20\tlots\n3\t10\t2\n").unwrap();
+    let err = InteractionStream::open(&path, &DataOptions::new(), 0.0, 0).unwrap_err();
+    assert!(err.to_string().contains("u.data:2: expected a number"), "{err}");
+    let skip = DataOptions::new().with_skip_bad_rows(true);
+    let (mut stream, _) = InteractionStream::open(&path, &skip, 0.0, 0).unwrap();
+    assert_eq!((stream.len(), stream.report().skipped), (2, 1));
+    assert_eq!(stream_rows(&mut stream, 1).len(), 2);
+    let err = InteractionStream::open(&path, &skip, 1.0, 0).unwrap_err();
+    assert_eq!(err.to_string(), "invalid validation_fraction: must be in [0, 1), got 1");
+    let err = stream.with_buffer_size(0).unwrap_err();
+    assert_eq!(err.to_string(), "invalid buffer_size: must be at least 1, got 0");
+    let empty = dir.join("empty.tsv");
+    std::fs::write(&empty, "\n").unwrap();
+    assert!(matches!(
+        InteractionStream::open(&empty, &DataOptions::new(), 0.0, 0),
+        Err(Error::EmptyData { .. })
+    ));
+    // A file damaged after the first reading: the pass stops at the row.
+    let (mut stream, _) = InteractionStream::open(&path, &skip, 0.0, 0).unwrap();
+    std::fs::write(&path, "1\t10\t4\n2\t20\tlots\n").unwrap();
+    let strict = InteractionStream::open(dir.join("ok.tsv"), &DataOptions::new(), 0.0, 0);
+    assert!(strict.is_err(), "a missing file is an error");
+    assert_eq!(stream_rows(&mut stream, 1).len(), 1);
+    // Another file mapped with these keys leaves unknown users out.
+    let other = dir.join("test.tsv");
+    std::fs::write(&other, "1\t10\t5\n9\t10\t1\n3\t20\t2\n").unwrap();
+    let (base, _) = InteractionStream::open(dir.join("u.data"), &skip, 0.0, 0).unwrap();
+    let mut test = base.with_keys_of(&other, &DataOptions::new()).unwrap();
+    assert_eq!((test.len(), test.unknown()), (1, 2));
+    assert_eq!(stream_rows(&mut test, 1), [("1".to_string(), "10".to_string(), 5.0)]);
+}
+
+/// Batches given as they are, in order, every epoch.
+struct Fixed(Vec<Batch>);
+
+impl BatchStream for Fixed {
+    fn batches(
+        &mut self,
+        _epoch: usize,
+    ) -> embkit::Result<Box<dyn Iterator<Item = embkit::Result<Batch>> + '_>> {
+        Ok(Box::new(self.0.iter().cloned().map(Ok)))
+    }
+}
+
+#[test]
+fn fit_stream_trains_as_fit_on_the_same_batches() {
+    let text = low_rank_ratings(5);
+    let data = read(&text, &DataOptions::new()).unwrap();
+    let (ids, y) = (data.ids(), data.targets().into_dyn());
+    let batches: Vec<Batch> = (0..data.len())
+        .step_by(32)
+        .map(|start| {
+            let end = (start + 32).min(data.len());
+            Batch {
+                ids: ids.slice(ndarray::s![start..end, ..]).to_owned(),
+                targets: y.slice(ndarray::s![start..end, ..]).to_owned().into_dyn(),
+            }
+        })
+        .collect();
+    let config = MatrixFactorization::default_train_config()
+        .with_epochs(3)
+        .with_batch_size(32)
+        .with_shuffle(false)
+        .with_metrics(vec![embkit::Metric::MeanAbsoluteError])
+        .with_threads(embkit::Threads::single());
+    let model = MatrixFactorizationConfig::for_interactions(&data, 4)
+        .init(&mut StdRng::seed_from_u64(1))
+        .unwrap();
+    let (mut a, mut b) = (model.clone(), model);
+    let val = Dataset::new(ids.view(), y.view()).unwrap();
+    let ha = a.fit(val.clone(), Some(val), &config, &mut NoObserver).unwrap();
+    let mut validation = Fixed(batches[..3].to_vec());
+    let val_rows = 3 * 32;
+    let mut stream = Fixed(batches);
+    let hb = embkit::fit_stream(&mut b, &mut stream, None, &config, &mut NoObserver).unwrap();
+    // Same steps, same bits.
+    for (x, y) in ha.epochs.iter().zip(&hb.epochs) {
+        assert_eq!(x.loss, y.loss);
+        assert_eq!(x.metrics, y.metrics);
+    }
+    for (ta, tb) in a.tables_mut().into_iter().zip(b.tables_mut()) {
+        assert_eq!(ta.weights(), tb.weights());
+    }
+    // A validation stream is scored as `evaluate` scores the same rows.
+    let e =
+        embkit::evaluate_stream(&mut b, &mut validation, &config.loss, &config.metrics).unwrap();
+    let rows = Dataset::new(
+        ids.slice(ndarray::s![..val_rows, ..]),
+        y.slice(ndarray::s![..val_rows, ..]).into_dyn(),
+    )
+    .unwrap();
+    let f = embkit::evaluate(&mut b, rows, &config.loss, &config.metrics, 32).unwrap();
+    assert_eq!(e.loss, f.loss);
+    assert_eq!(e.metrics, f.metrics);
+    // Bad settings and empty streams are errors, not panics.
+    let split = config.clone().with_validation_split(0.2);
+    let err =
+        embkit::fit_stream(&mut b, &mut Fixed(vec![]), None, &split, &mut NoObserver).unwrap_err();
+    assert!(err.to_string().contains("cannot split a stream"), "{err}");
+    let err =
+        embkit::fit_stream(&mut b, &mut Fixed(vec![]), None, &config, &mut NoObserver).unwrap_err();
+    assert_eq!(err.to_string(), "empty training stream (epoch 1 gave no samples)");
+}
+
+#[test]
+fn streamed_training_learns_a_low_rank_rating_matrix() {
+    let dir = scratch("stream-fit");
+    let path = dir.join("ratings.tsv.gz");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, low_rank_ratings(5).as_bytes()).unwrap();
+    std::fs::write(&path, gz.finish().unwrap()).unwrap();
+    let (train, validation) = InteractionStream::open(&path, &DataOptions::new(), 0.2, 0).unwrap();
+    let mut train = train.with_batch_size(16).unwrap().with_buffer_size(100).unwrap();
+    let mut validation = validation.unwrap();
+    let mut model = MatrixFactorizationConfig::new(train.users().len(), train.items().len(), 8)
+        .with_global_mean(train.mean_rating())
+        .with_l2(0.0005)
+        .init(&mut StdRng::seed_from_u64(0))
+        .unwrap();
+    let config = MatrixFactorization::default_train_config()
+        .with_epochs(60)
+        .with_early_stopping(embkit::EarlyStopping::new("val_loss").with_patience(5))
+        .with_threads(embkit::Threads::single());
+    let history = embkit::fit_stream(
+        &mut model,
+        &mut train,
+        Some(&mut validation as &mut dyn BatchStream),
+        &config,
+        &mut NoObserver,
+    )
+    .unwrap();
+    let first = &history.epochs[0];
+    let last = history.epochs.last().unwrap();
+    assert!(last.loss < first.loss / 4.0, "{} -> {}", first.loss, last.loss);
+    // Held-out ratings of users and items seen in training: MSE well
+    // under their variance (as the in-memory test).
+    let held = stream_rows(&mut validation, 1);
+    let mean = held.iter().map(|r| r.2).sum::<f32>() / held.len() as f32;
+    let spread = held.iter().map(|r| (r.2 - mean).powi(2)).sum::<f32>() / held.len() as f32;
+    let mse = last.val_loss.unwrap() as f32;
+    assert!(mse < spread / 3.0, "validation MSE {mse} vs variance {spread}");
 }
