@@ -314,6 +314,14 @@ fn ratings_stream_from_disk_with_a_shuffle_buffer() {
     assert!(summary["val_rmse"].as_f64().unwrap() < 0.9, "{summary}");
     // Seeded: the same run gives the same numbers.
     assert_eq!(json(&run(&[]))["val_loss"], summary["val_loss"]);
+    // The buffer shuffles: a buffer of one (the file's order) trains
+    // differently.
+    let mut in_order = vec!["train", "--task", "ratings", "--data", s(&train), "--out", s(&model)];
+    in_order.extend(["--epochs", "40", "--embedding-dim", "4", "--batch-size", "16"]);
+    in_order.extend(["--learning-rate", "0.01", "--shuffle-buffer", "1", "--quiet", "--json"]);
+    let ordered = json(&embkit(&in_order));
+    assert_eq!(ordered["validation_ratings"], summary["validation_ratings"]);
+    assert_ne!(ordered["val_loss"], summary["val_loss"]);
     // A validation file (other layout) streamed with the training keys;
     // the saved model is evaluated like an in-memory one.
     let summary = json(&run(&["--validation", s(&test), "--patience", "3"]));

@@ -618,7 +618,7 @@ fn ratings(args: &Args, merged: &Merged, options: &DataOptions) -> Result<()> {
             ratings: train.len(),
             validation: validation.as_ref().map(Interactions::len),
             skipped: report.skipped,
-            streamed: false,
+            shuffle_buffer: None,
         },
         val,
     )
@@ -649,11 +649,17 @@ fn ratings_streamed(
     if !(0.0..1.0).contains(&fraction) {
         bail!("--validation-split must be in [0, 1), got {fraction}");
     }
+    // The settings are checked before the first reading of a large file.
+    let validated = args.validation.is_some() || fraction > 0.0;
+    ratings_train_config(args, merged, 1, validated, seed)?.validate()?;
     let (train, held_out) = InteractionStream::open(data_file(args), options, fraction, seed)?;
     warn_skipped(data_file(args), train.report());
     let batch_size = pick!(args, merged, batch_size, MatrixFactorization::DEFAULT_BATCH_SIZE);
-    let mut train =
-        train.with_batch_size(batch_size)?.with_buffer_size(buffer).context("--shuffle-buffer")?;
+    let mut train = train
+        .with_batch_size(batch_size)
+        .context("--batch-size")?
+        .with_buffer_size(buffer)
+        .context("--shuffle-buffer")?;
     let validation = match &args.validation {
         Some(path) => {
             let v = train.with_keys_of(path, options)?;
@@ -677,14 +683,20 @@ fn ratings_streamed(
         &mut WithRmse(&mut bars),
     )
     .context("training")?;
-    let val = match validation.as_mut() {
-        Some(v) => {
-            let metrics = [Metric::MeanSquaredError, Metric::MeanAbsoluteError];
-            let e = embkit::evaluate_stream(&mut model, v, &train_config.loss, &metrics)?;
-            Some((e.metrics["mean_squared_error"].sqrt(), e.metrics["mean_absolute_error"]))
+    // The last epoch's validation scores the final model unless early
+    // stopping went back to a better epoch: then one more pass.
+    let val_metrics = match (validation.as_mut(), history.restored_epoch) {
+        (None, _) => None,
+        (Some(_), None) => history.epochs.last().map(|e| e.val_metrics.clone()),
+        (Some(v), Some(_)) => {
+            let metrics = &train_config.metrics;
+            Some(embkit::evaluate_stream(&mut model, v, &train_config.loss, metrics)?.metrics)
         }
-        None => None,
     };
+    let val = val_metrics.map(|m| {
+        let metric = |name: &str| m.get(name).copied().unwrap_or(f64::NAN);
+        (metric("mean_squared_error").sqrt(), metric("mean_absolute_error"))
+    });
     ratings_results(
         args,
         &model,
@@ -695,7 +707,7 @@ fn ratings_streamed(
             ratings: train.len(),
             validation: validation.as_ref().map(InteractionStream::len),
             skipped: train.report().skipped,
-            streamed: true,
+            shuffle_buffer: Some(buffer),
         },
         val,
     )
@@ -774,7 +786,8 @@ struct RatingsCounts {
     ratings: usize,
     validation: Option<usize>,
     skipped: usize,
-    streamed: bool,
+    /// The shuffle buffer of a streamed run.
+    shuffle_buffer: Option<usize>,
 }
 
 /// Saves a trained ratings model with its keys, plots its loss and prints
@@ -794,6 +807,10 @@ fn ratings_results(
     saved.train_config = Some(train_config.clone());
     saved.history = Some(history.clone());
     saved.metadata.insert("task".into(), Task::Ratings.name().into());
+    if let Some(buffer) = counts.shuffle_buffer {
+        // The order of a streamed run: its buffer with the config's seed.
+        saved.metadata.insert("shuffle_buffer".into(), buffer.to_string());
+    }
     saved.save(&args.out).with_context(|| format!("saving the model to {}", args.out.display()))?;
     let plot_path = args.out.join("loss.png");
     plot::loss_curve(history, "training loss", &plot_path)?;
@@ -804,7 +821,7 @@ fn ratings_results(
         "trained {} epochs on {} ratings{} ({} users, {} items): loss {:.4}{}",
         history.epochs.len(),
         counts.ratings,
-        if counts.streamed { " streamed from disk" } else { "" },
+        if counts.shuffle_buffer.is_some() { " streamed from disk" } else { "" },
         users.len(),
         items.len(),
         last.loss,
@@ -822,7 +839,7 @@ fn ratings_results(
         "val_mae": val.map(|v| v.1),
         "ratings": counts.ratings,
         "validation_ratings": counts.validation,
-        "streamed": counts.streamed,
+        "streamed": counts.shuffle_buffer.is_some(),
         "users": users.len(),
         "items": items.len(),
         "global_mean": model.config().global_mean,

@@ -48,6 +48,10 @@ struct Keys {
 /// smaller one shuffles within reach (as TensorFlow's
 /// `Dataset.shuffle(buffer_size)`).
 ///
+/// The file must not change between passes: rows are held out by their
+/// position, so a pass that finds other rows (more, fewer, or a user or
+/// item the first reading did not index) ends with an error.
+///
 /// A batch is `[n, 2]` ids (user, item) and `[n, 1]` ratings, as
 /// [`Interactions::ids`] and [`Interactions::targets`], for a
 /// [`MatrixFactorization`](crate::model::MatrixFactorization).
@@ -158,7 +162,8 @@ impl InteractionStream {
         if validation_fraction > 0.0 && held == 0 {
             return Err(Error::EmptyData {
                 what: format!(
-                    "{}: validation fraction {validation_fraction} of {kept} rows held out none",
+                    "validation sample of {}: a fraction of {validation_fraction} of its {kept} \
+                     rows selects none; raise it, or use 0 for no validation",
                     path.display()
                 ),
             });
@@ -183,7 +188,10 @@ impl InteractionStream {
             return Ok((stream(Part::All, kept, report), None));
         }
         let train = stream(Part::Kept, kept, report);
-        Ok((train, Some(stream(Part::HeldOut, held, DataReport::default()))))
+        // Order does not matter to scoring: the held-out rows in file order.
+        let validation =
+            Self { buffer_size: 1, ..stream(Part::HeldOut, held, DataReport::default()) };
+        Ok((train, Some(validation)))
     }
 
     /// A stream of another file (validation or test ratings) with this
@@ -289,7 +297,9 @@ impl InteractionStream {
         self.unknown
     }
 
-    /// The mean rating of the stream's rows.
+    /// The mean rating of the training rows ([`open`](Self::open): of the
+    /// rows not held out, for both streams; [`with_keys_of`](Self::with_keys_of):
+    /// of the known rows of its file).
     pub fn mean_rating(&self) -> f32 {
         self.mean_rating
     }
@@ -300,34 +310,86 @@ impl InteractionStream {
         self.rating_range
     }
 
-    /// What the first reading of the file skipped.
+    /// What the first reading of the file skipped (empty for a held-out
+    /// stream: its training stream has the report).
     pub fn report(&self) -> &DataReport {
         &self.report
+    }
+}
+
+/// The rows of one pass of an [`InteractionStream`] as ids, checked
+/// against the first reading: a file that changed since (rows added,
+/// removed or with new keys) would move rows between training and
+/// validation, so it ends the pass with an error.
+struct PassRows<'a> {
+    rows: crate::data::Rows<super::Interaction>,
+    stream: &'a InteractionStream,
+    index: usize,
+    yielded: usize,
+    done: bool,
+}
+
+impl PassRows<'_> {
+    fn changed(&mut self, what: String) -> Option<Result<(u32, u32, f32)>> {
+        self.done = true;
+        Some(Err(Error::InvalidState(format!(
+            "{} changed since it was first read ({what}); open the stream again",
+            self.stream.path.display()
+        ))))
+    }
+}
+
+impl Iterator for PassRows<'_> {
+    type Item = Result<(u32, u32, f32)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let s = self.stream;
+        while !self.done {
+            let row = match self.rows.next() {
+                Some(Ok(row)) => row,
+                Some(Err(err)) => {
+                    self.done = true;
+                    return Some(Err(err));
+                }
+                None if self.yielded != s.rows => {
+                    let what = format!("{} ratings then, {} now", s.rows, self.yielded);
+                    return self.changed(what);
+                }
+                None => return None,
+            };
+            let index = self.index;
+            self.index += 1;
+            let wanted = match s.part {
+                Part::All => true,
+                Part::Kept => !held_out(s.seed, index, s.hold_out),
+                Part::HeldOut => held_out(s.seed, index, s.hold_out),
+            };
+            if !wanted {
+                continue;
+            }
+            match (s.keys.users.id(&row.user), s.keys.items.id(&row.item)) {
+                (Some(user), Some(item)) => {
+                    self.yielded += 1;
+                    return Some(Ok((user, item, row.rating)));
+                }
+                // Another file's unknown users and items are left out...
+                _ if s.unknown > 0 => {}
+                // ...the indexed file's are all known, unless it changed.
+                _ => {
+                    let what = format!("user {:?} or item {:?} is new", row.user, row.item);
+                    return self.changed(what);
+                }
+            }
+        }
+        None
     }
 }
 
 impl BatchStream for InteractionStream {
     fn batches(&mut self, epoch: usize) -> Result<Box<dyn Iterator<Item = Result<Batch>> + '_>> {
         let rows = Interactions::rows(&self.path, &self.options)?;
-        let (keys, part, fraction, seed) = (&self.keys, self.part, self.hold_out, self.seed);
-        let source = rows.enumerate().filter_map(move |(index, row)| {
-            let row = match row {
-                Ok(row) => row,
-                Err(err) => return Some(Err(err)),
-            };
-            let wanted = match part {
-                Part::All => true,
-                Part::Kept => !held_out(seed, index, fraction),
-                Part::HeldOut => held_out(seed, index, fraction),
-            };
-            if !wanted {
-                return None;
-            }
-            let user = keys.users.id(&row.user)?;
-            let item = keys.items.id(&row.item)?;
-            Some(Ok((user, item, row.rating)))
-        });
-        let shuffle_seed = mix64(seed ^ (epoch as u64).rotate_left(32));
+        let source = PassRows { rows, stream: self, index: 0, yielded: 0, done: false };
+        let shuffle_seed = mix64(self.seed ^ (epoch as u64).rotate_left(32));
         let batches =
             ShuffledBatches::new(source, self.buffer_size, self.batch_size, shuffle_seed)?;
         Ok(Box::new(batches.map(|batch| {

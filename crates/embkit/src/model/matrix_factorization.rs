@@ -249,7 +249,9 @@ impl MatrixFactorizationConfig {
 /// with `mu` the mean training rating, `b_u`, `b_i` learned biases (tables
 /// of one column) and `p_u`, `q_i` learned vectors (tables of
 /// `embedding_dim` columns). Input ids are `[batch, 2]` (user id, item
-/// id), outputs `[batch, 1]`. Trained with [`fit`](crate::model::fit) and
+/// id), outputs `[batch, 1]`. Trained with [`fit`](crate::model::fit) (or
+/// [`fit_stream`](crate::model::fit_stream) on an
+/// [`InteractionStream`](crate::data::InteractionStream)) and
 /// [`Loss::MeanSquaredError`]; the L2 penalties of the config apply to the
 /// rows of each batch. At inference (not in training) predictions are
 /// clipped to [`rating_range`](MatrixFactorizationConfig::rating_range).

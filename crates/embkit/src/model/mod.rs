@@ -1,10 +1,12 @@
 //! Models and their training: the [`Model`] trait, the [`Sequential`]
-//! stack `Embedding → layers`, and [`fit`] / [`evaluate`] with their
-//! [`TrainConfig`], [`History`] and [`Observer`].
+//! stack `Embedding → layers`, and [`fit`] / [`evaluate`] (in memory) or
+//! [`fit_stream`] / [`evaluate_stream`] (batches read from a
+//! [`BatchStream`]) with their [`TrainConfig`], [`History`] and
+//! [`Observer`].
 //!
 //! Every model takes ids `[batch, input_length]`. Other architectures
-//! (matrix factorisation, skip-gram) implement [`Model`] and train with
-//! the same [`fit`].
+//! (matrix factorisation, the bag classifier) implement [`Model`] and
+//! train with the same loops.
 
 mod bag_classifier;
 mod matrix_factorization;

@@ -28,16 +28,18 @@ pub struct TrainConfig {
     pub metrics: Vec<Metric>,
     /// Passes over the training data. Default 1 (Keras).
     pub epochs: usize,
-    /// Samples per gradient step. Default 32 (Keras).
+    /// Samples per gradient step. Default 32 (Keras). [`fit_stream`]
+    /// takes the stream's batches as they come.
     pub batch_size: usize,
     /// Whether the training samples are shuffled before each epoch.
-    /// Default true.
+    /// Default true. Not used by [`fit_stream`] (the stream shuffles).
     pub shuffle: bool,
-    /// Seed of the shuffling.
+    /// Seed of the shuffling (not used by [`fit_stream`]).
     pub seed: u64,
     /// Fraction of the samples held out for validation, taken from the
     /// END of the data before any shuffling (as Keras). Ignored when
-    /// validation data is given. Default 0.
+    /// validation data is given. Default 0. [`fit_stream`] refuses it (a
+    /// stream cannot be split after the fact).
     pub validation_split: f64,
     /// Stop when a monitored value stops improving.
     pub early_stopping: Option<EarlyStopping>,
@@ -258,7 +260,7 @@ impl EarlyStopping {
     }
 }
 
-/// What one epoch of [`fit`] measured.
+/// What one epoch of [`fit`] or [`fit_stream`] measured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochLog {
     /// 1-based epoch number.
@@ -300,7 +302,7 @@ impl EpochLog {
     }
 }
 
-/// Every epoch of a [`fit`].
+/// Every epoch of a [`fit`] or [`fit_stream`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct History {
     /// One log per finished epoch.
@@ -332,7 +334,8 @@ pub struct Evaluation {
 /// Receives training progress. Every method has an empty default, so an
 /// observer implements only what it shows.
 pub trait Observer {
-    /// Training starts: `epochs` epochs of `batches` batches each.
+    /// Training starts: `epochs` epochs of `batches` batches each (0 when
+    /// unknown: a [`BatchStream`] without a count).
     fn train_begin(&mut self, epochs: usize, batches: usize) {
         let _ = (epochs, batches);
     }
@@ -536,10 +539,14 @@ pub trait BatchStream {
 /// [`fit`] for data read batch by batch: each epoch trains on the batches
 /// of `train` in the order it gives them (it does its own shuffling;
 /// `config.batch_size`, `shuffle` and `validation_split` are not used),
-/// and is scored on all of `validation`. Memory is one batch at a time
-/// (plus whatever the stream buffers), so the data can be larger than
-/// memory. Everything else is as in [`fit`]: NaN checks, clipping,
-/// learning-rate schedules, metrics, early stopping, the observer.
+/// and is scored on all of `validation`; a batch without samples is
+/// skipped. Memory is one batch at a time (plus whatever the stream
+/// buffers), so the data can be larger than memory. `config.seed` is not
+/// used either: the stream seeds its order, the model its initial
+/// weights. Everything else is as in [`fit`]: NaN checks, clipping,
+/// learning-rate schedules (by step: build them from the stream's batch
+/// count), metrics, early stopping, the observer (told 0 batches per
+/// epoch when the stream does not know its count).
 ///
 /// # Errors
 ///
@@ -571,6 +578,9 @@ pub fn fit_stream<M: Model + Clone>(
         let mut totals = Totals::new(config.metrics.len());
         for (b, batch) in train.batches(epoch)?.enumerate() {
             let batch = batch?;
+            if batch.ids.nrows() == 0 {
+                continue;
+            }
             let ids = batch.ids.view();
             Dataset::new(ids, batch.targets.view())?;
             run.step(model, ids, batch.targets.view(), (epoch, b + 1), &mut totals, observer)?;
@@ -823,6 +833,9 @@ pub fn evaluate_stream<M: Model>(
     let mut totals = Totals::new(metrics.len());
     for batch in data.batches(1)? {
         let batch = batch?;
+        if batch.ids.nrows() == 0 {
+            continue;
+        }
         Dataset::new(batch.ids.view(), batch.targets.view())?;
         let (value, pred) = model.evaluate_batch(batch.ids.view(), loss, batch.targets.view())?;
         let mask = model.output_mask().map(|m| m.to_owned());

@@ -509,12 +509,21 @@ fn interaction_streams_report_bad_input() {
         InteractionStream::open(&empty, &DataOptions::new(), 0.0, 0),
         Err(Error::EmptyData { .. })
     ));
+    let missing = InteractionStream::open(dir.join("missing.tsv"), &DataOptions::new(), 0.0, 0);
+    assert!(missing.unwrap_err().to_string().contains("missing.tsv"));
     // A file damaged after the first reading: the pass stops at the row.
-    let (mut stream, _) = InteractionStream::open(&path, &skip, 0.0, 0).unwrap();
-    std::fs::write(&path, "1\t10\t4\n2\t20\tlots\n").unwrap();
-    let strict = InteractionStream::open(dir.join("ok.tsv"), &DataOptions::new(), 0.0, 0);
-    assert!(strict.is_err(), "a missing file is an error");
-    assert_eq!(stream_rows(&mut stream, 1).len(), 1);
+    let good = dir.join("good.tsv");
+    std::fs::write(&good, "1\t10\t4\n2\t20\t1\n3\t10\t2\n").unwrap();
+    let (mut stream, _) = InteractionStream::open(&good, &DataOptions::new(), 0.0, 0).unwrap();
+    std::fs::write(&good, "1\t10\t4\n2\t20\tlots\n3\t10\t2\n").unwrap();
+    let err = stream.batches(1).unwrap().find_map(Result::err).unwrap();
+    assert!(err.to_string().contains("good.tsv:2: expected a number"), "{err}");
+    // A file changed since: more rows, or a new user, is an error too.
+    for changed in ["1\t10\t4\n2\t20\t1\n3\t10\t2\n1\t20\t5\n", "1\t10\t4\n2\t20\t1\n9\t10\t2\n"] {
+        std::fs::write(&good, changed).unwrap();
+        let err = stream.batches(1).unwrap().find_map(Result::err).unwrap();
+        assert!(err.to_string().contains("changed since it was first read"), "{err}");
+    }
     // Another file mapped with these keys leaves unknown users out.
     let other = dir.join("test.tsv");
     std::fs::write(&other, "1\t10\t5\n9\t10\t1\n3\t20\t2\n").unwrap();
@@ -551,39 +560,62 @@ fn fit_stream_trains_as_fit_on_the_same_batches() {
             }
         })
         .collect();
-    let config = MatrixFactorization::default_train_config()
-        .with_epochs(3)
+    let val_rows = 3 * 32;
+    // Early stopping that never sees an improvement after epoch 1 (a
+    // huge min_delta): it stops after epoch 2 and restores epoch 1.
+    let mut config = MatrixFactorization::default_train_config()
+        .with_epochs(4)
         .with_batch_size(32)
         .with_shuffle(false)
         .with_metrics(vec![embkit::Metric::MeanAbsoluteError])
+        .with_early_stopping(
+            embkit::EarlyStopping::new("val_loss")
+                .with_patience(1)
+                .with_min_delta(1e9)
+                .with_restore_best_weights(true),
+        )
         .with_threads(embkit::Threads::single());
+    config.learning_rate_schedule = Some(embkit::LearningRateSchedule::linear(0.01, 60));
     let model = MatrixFactorizationConfig::for_interactions(&data, 4)
         .init(&mut StdRng::seed_from_u64(1))
         .unwrap();
     let (mut a, mut b) = (model.clone(), model);
-    let val = Dataset::new(ids.view(), y.view()).unwrap();
-    let ha = a.fit(val.clone(), Some(val), &config, &mut NoObserver).unwrap();
-    let mut validation = Fixed(batches[..3].to_vec());
-    let val_rows = 3 * 32;
-    let mut stream = Fixed(batches);
-    let hb = embkit::fit_stream(&mut b, &mut stream, None, &config, &mut NoObserver).unwrap();
-    // Same steps, same bits.
-    for (x, y) in ha.epochs.iter().zip(&hb.epochs) {
-        assert_eq!(x.loss, y.loss);
-        assert_eq!(x.metrics, y.metrics);
-    }
-    for (ta, tb) in a.tables_mut().into_iter().zip(b.tables_mut()) {
-        assert_eq!(ta.weights(), tb.weights());
-    }
-    // A validation stream is scored as `evaluate` scores the same rows.
-    let e =
-        embkit::evaluate_stream(&mut b, &mut validation, &config.loss, &config.metrics).unwrap();
-    let rows = Dataset::new(
+    let train = Dataset::new(ids.view(), y.view()).unwrap();
+    let val = Dataset::new(
         ids.slice(ndarray::s![..val_rows, ..]),
         y.slice(ndarray::s![..val_rows, ..]).into_dyn(),
     )
     .unwrap();
-    let f = embkit::evaluate(&mut b, rows, &config.loss, &config.metrics, 32).unwrap();
+    let ha = a.fit(train, Some(val.clone()), &config, &mut NoObserver).unwrap();
+    let mut validation = Fixed(batches[..3].to_vec());
+    let mut stream = Fixed(batches);
+    let hb = embkit::fit_stream(
+        &mut b,
+        &mut stream,
+        Some(&mut validation as &mut dyn BatchStream),
+        &config,
+        &mut NoObserver,
+    )
+    .unwrap();
+    // Same steps, same bits, the same stop and restore.
+    assert_eq!((hb.stopped_epoch, hb.restored_epoch, hb.epochs.len()), (Some(2), Some(1), 2));
+    assert_eq!((ha.stopped_epoch, ha.restored_epoch), (hb.stopped_epoch, hb.restored_epoch));
+    for (x, y) in ha.epochs.iter().zip(&hb.epochs) {
+        assert_eq!(x.loss, y.loss);
+        assert_eq!(x.metrics, y.metrics);
+        assert_eq!(x.val_loss, y.val_loss);
+        assert_eq!(x.val_metrics, y.val_metrics);
+    }
+    for (ta, tb) in a.tables_mut().into_iter().zip(b.tables_mut()) {
+        assert_eq!(ta.weights(), tb.weights());
+    }
+    // The restored model is epoch 1's: its validation loss is epoch 1's.
+    let e1 = embkit::evaluate_stream(&mut b, &mut validation, &config.loss, &[]).unwrap();
+    assert_eq!(Some(e1.loss), hb.epochs[0].val_loss);
+    // A validation stream is scored as `evaluate` scores the same rows.
+    let e =
+        embkit::evaluate_stream(&mut b, &mut validation, &config.loss, &config.metrics).unwrap();
+    let f = embkit::evaluate(&mut b, val, &config.loss, &config.metrics, 32).unwrap();
     assert_eq!(e.loss, f.loss);
     assert_eq!(e.metrics, f.metrics);
     // Bad settings and empty streams are errors, not panics.
