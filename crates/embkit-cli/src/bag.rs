@@ -10,9 +10,9 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use embkit::data::LabelledTexts;
 use embkit::format::{SavedBagClassifier, MODEL_FILE, VOCAB_FILE};
-use embkit::model::{BagClassifier, BagClassifierConfig};
+use embkit::model::{BagClassifier, BagClassifierConfig, BagWeighting};
 use embkit::vocab::{TextVectorizer, TextVectorizerConfig};
-use embkit::{AdamConfig, Dataset, EarlyStopping, History, Observer, TrainConfig};
+use embkit::{Activation, AdamConfig, Dataset, EarlyStopping, History, Observer, TrainConfig};
 use ndarray::{Array1, Array2, ArrayD};
 use rand::{rngs::StdRng, SeedableRng};
 
@@ -53,6 +53,16 @@ pub struct BagSettings {
     pub validation_split: f64,
     /// Stop after this many epochs without a better validation loss.
     pub patience: Option<usize>,
+    /// How a text's rows are pooled (mean, or TF-IDF weights summed).
+    pub weighting: BagWeighting,
+    /// Activation of the pooled vector before the output layer.
+    pub hidden_activation: Activation,
+    /// Dropout rate after it.
+    pub dropout: f32,
+    /// The vectorizer's n-grams (Keras's `ngrams`): 2 puts every word
+    /// bigram of the training texts in the vocabulary (exact bigram rows,
+    /// unlike the hashed `bigram_buckets`); 1 (default) keeps words.
+    pub ngrams: usize,
 }
 
 impl BagSettings {
@@ -72,6 +82,32 @@ impl BagSettings {
             seed: 42,
             validation_split: 0.0,
             patience: None,
+            weighting: BagWeighting::Mean,
+            hidden_activation: Activation::Linear,
+            dropout: 0.0,
+            ngrams: 1,
+        }
+    }
+
+    /// Keras's bag-of-bigrams model (Chollet, "Deep Learning with Python",
+    /// 2nd ed., 11.3: `TextVectorization(ngrams=2, max_tokens=20000,
+    /// output_mode="tf_idf") →
+    /// Dense(16, "relu") → Dropout(0.5) → Dense`, Adam at Keras's constant
+    /// 0.001, batches of 32, 10 epochs), as a TF-IDF-weighted bag of words and
+    /// bigrams in its vocabulary (not hashed).
+    pub fn keras_tf_idf() -> Self {
+        Self {
+            embedding_dim: 16,
+            ngrams: 2,
+            max_tokens: Some(20_000),
+            bigram_buckets: 0,
+            batch_size: 32,
+            learning_rate: 0.001,
+            lr_decay: LrDecay::Constant,
+            weighting: BagWeighting::TfIdf,
+            hidden_activation: Activation::Relu,
+            dropout: 0.5,
+            ..Self::defaults()
         }
     }
 }
@@ -144,6 +180,9 @@ impl BagTextClassifier {
         };
         let (trained_on, validated_on) = (train.len(), validation.as_ref().map_or(0, |v| v.len()));
         let mut vconfig = TextVectorizerConfig::new();
+        if settings.ngrams > 1 {
+            vconfig = vconfig.with_ngrams(settings.ngrams);
+        }
         if let Some(max) = settings.max_tokens {
             vconfig = vconfig.with_max_tokens(max);
         }
@@ -152,7 +191,9 @@ impl BagTextClassifier {
             .context("building the vocabulary from the training texts")?;
         let mconfig = BagClassifierConfig::new(vectorizer.vocab_size(), classes.len())
             .with_embedding_dim(settings.embedding_dim)
-            .with_bigram_buckets(settings.bigram_buckets);
+            .with_bigram_buckets(settings.bigram_buckets)
+            .with_weighting(settings.weighting)
+            .with_hidden(settings.hidden_activation, settings.dropout);
         let mut model = mconfig
             .init(&mut StdRng::seed_from_u64(settings.seed))
             .context("building the model")?;
@@ -173,6 +214,9 @@ impl BagTextClassifier {
             );
         }
         let ids = featurize(&vectorizer, &mconfig, train.texts(), settings.max_len);
+        if settings.weighting == BagWeighting::TfIdf {
+            model.adapt(ids.view()).context("the idf weights of the training texts")?;
+        }
         let y = targets(&train.label_ids(&classes)?);
         let val = match &validation {
             Some(v) => {

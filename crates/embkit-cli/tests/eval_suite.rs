@@ -427,3 +427,50 @@ fn lr_decay_is_saved_with_the_model_and_bad_names_are_refused() {
     ]);
     assert!(stderr(&o).contains("lr_decay is not a setting of word2vec"), "{}", stderr(&o));
 }
+
+#[test]
+fn keras_tf_idf_bags_train_from_the_command_line() {
+    let dir = scratch("tfidf");
+    let data = dir.join("train.tsv");
+    std::fs::write(&data, labelled(60)).unwrap();
+    let model = dir.join("model");
+    let keras = [
+        "--architecture",
+        "bag",
+        "--bag-weights",
+        "tf-idf",
+        "--ngrams",
+        "2",
+        "--bigram-buckets",
+        "0",
+        "--hidden-activation",
+        "relu",
+        "--dropout",
+        "0.5",
+        "--dim",
+        "8",
+    ];
+    let mut args = vec!["train", "--data", s(&data), "--out", s(&model), "-q", "--json"];
+    args.extend_from_slice(&keras);
+    let summary = json(&embkit(&args));
+    assert!(summary["val_accuracy"].as_f64().is_some(), "{summary}");
+    let info = json(&embkit(&["inspect", s(&model), "--json"]));
+    assert_eq!(info["config"]["weighting"], "tf_idf", "{info}");
+    assert_eq!(info["config"]["hidden_activation"], "relu", "{info}");
+    assert_eq!(info["config"]["bigram_buckets"], 0, "{info}");
+    let o = embkit(&["evaluate", "--model", s(&model), "--data", s(&data), "--json"]);
+    let report = json(&o);
+    assert!(report["accuracy"].as_f64().unwrap() > 0.5, "{report}");
+    // Bad values and other tasks' flags are refused with their names.
+    let bad = |extra: &[&str], needle: &str| {
+        let mut args = vec!["train", "--data", s(&data), "--out", s(&model), "-q"];
+        args.extend_from_slice(extra);
+        let o = embkit(&args);
+        assert!(!o.status.success() && stderr(&o).contains(needle), "{}", stderr(&o));
+    };
+    bad(&["--architecture", "bag", "--bag-weights", "bm25"], "expected mean or tf-idf");
+    bad(&["--architecture", "bag", "--hidden-activation", "gelu"], "expected linear, relu");
+    bad(&["--architecture", "bag", "--dropout", "1"], "dropout: must be in [0, 1), got 1");
+    bad(&["--dropout", "0.5"], "dropout is not a setting of classify with the sequence");
+    bad(&["--task", "ratings", "--ngrams", "2"], "ngrams is not a setting of ratings");
+}

@@ -206,10 +206,22 @@ fn inspect_bag_classifier(args: &Args, saved: &SavedBagClassifier) -> Result<()>
         "kind       fastText-style bag classifier: {}",
         serde_json::to_string(model.config())?
     ))?;
+    let config = model.config();
+    let pooling = match config.weighting {
+        embkit::model::BagWeighting::TfIdf => "sum of TF-IDF-weighted rows",
+        _ => "mean",
+    };
+    let hidden = match config.hidden_activation {
+        embkit::Activation::Linear => String::new(),
+        a => format!(", then {} and dropout {}", a.name(), config.dropout),
+    };
     out.text(format!(
-        "bag        {} x {} (words and hashed bigrams, mean)  ({} parameters)",
+        "bag        {} x {} ({} word rows, {} hashed bigram rows; {pooling}{hidden})  ({} \
+         parameters)",
         bag.num_embeddings(),
         bag.embedding_dim(),
+        config.num_words,
+        config.bigram_buckets,
         bag.weights().len()
     ))?;
     out.text(format!(

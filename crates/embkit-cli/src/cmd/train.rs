@@ -13,11 +13,11 @@ use embkit::data::{
 use embkit::format::{
     write_atomically, SavedMatrixFactorization, SavedSkipGram, VectorFormat, MODEL_FILE,
 };
-use embkit::model::{MatrixFactorization, MatrixFactorizationConfig};
+use embkit::model::{BagWeighting, MatrixFactorization, MatrixFactorizationConfig};
 use embkit::word2vec::{Architecture as SkipGramArchitecture, SkipGram, SkipGramConfig};
 use embkit::{
-    AdagradConfig, AdamConfig, BatchStream, Dataset, EarlyStopping, EpochLog, History, Metric,
-    Observer, OptimizerConfig, SgdConfig, Threads, TrainConfig,
+    Activation, AdagradConfig, AdamConfig, BatchStream, Dataset, EarlyStopping, EpochLog, History,
+    Metric, Observer, OptimizerConfig, SgdConfig, Threads, TrainConfig,
 };
 use rand::{rngs::StdRng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -234,6 +234,29 @@ pub struct Args {
     /// [0.0001].
     #[arg(long)]
     pub bias_l2: Option<f32>,
+    /// classify with `--architecture bag`: how a text's rows are pooled,
+    /// `mean` (fastText) or `tf-idf` (each occurrence weighted by its row's
+    /// inverse document frequency in the training texts and summed: Keras's
+    /// `TextVectorization(output_mode="tf_idf")` followed by `Dense`)
+    /// [mean].
+    #[arg(long)]
+    pub bag_weights: Option<String>,
+    /// classify with `--architecture bag`: word n-grams of the vocabulary,
+    /// as Keras's `TextVectorization(ngrams=N)`: 2 gives every bigram of
+    /// the training texts its own row (usually with `--bigram-buckets 0`)
+    /// [1].
+    #[arg(long)]
+    pub ngrams: Option<usize>,
+    /// classify with `--architecture bag`: an activation of the pooled
+    /// vector before the output layer, `relu`, `tanh` or `sigmoid` (the
+    /// table is then a hidden layer); `linear` is fastText's model
+    /// [linear].
+    #[arg(long)]
+    pub hidden_activation: Option<String>,
+    /// classify with `--architecture bag`: the dropout rate after the
+    /// hidden activation, in training [0].
+    #[arg(long)]
+    pub dropout: Option<f32>,
     /// ratings: stream the file from disk for each epoch through a shuffle
     /// buffer of this many ratings instead of reading it into memory, for
     /// files larger than memory (a buffer of at least the number of
@@ -288,6 +311,10 @@ pub struct FileConfig {
     optimizer: Option<String>,
     l2: Option<f32>,
     bias_l2: Option<f32>,
+    bag_weights: Option<String>,
+    ngrams: Option<usize>,
+    hidden_activation: Option<String>,
+    dropout: Option<f32>,
     shuffle_buffer: Option<usize>,
     patience: Option<usize>,
     seed: Option<u64>,
@@ -393,6 +420,19 @@ fn word2vec_only(args: &Args, merged: &Merged) -> Vec<(bool, &'static str)> {
     ]
 }
 
+/// Settings that only the bag classifier takes, and whether each was
+/// given.
+fn bag_only(args: &Args, merged: &Merged) -> Vec<(bool, &'static str)> {
+    let f = &merged.file;
+    vec![
+        (args.bigram_buckets.or(f.bigram_buckets).is_some(), "bigram_buckets"),
+        (args.bag_weights.is_some() || f.bag_weights.is_some(), "bag_weights"),
+        (args.ngrams.or(f.ngrams).is_some(), "ngrams"),
+        (args.hidden_activation.is_some() || f.hidden_activation.is_some(), "hidden_activation"),
+        (args.dropout.or(f.dropout).is_some(), "dropout"),
+    ]
+}
+
 /// Prints what skipping bad rows left out.
 pub fn warn_skipped(path: &Path, report: &DataReport) {
     if report.skipped == 0 {
@@ -423,7 +463,7 @@ fn classify(args: &Args, merged: &Merged, options: &DataOptions) -> Result<()> {
         }
     }
     let mut others = word2vec_only(args, merged);
-    others.push((args.bigram_buckets.or(merged.file.bigram_buckets).is_some(), "bigram_buckets"));
+    others.extend(bag_only(args, merged));
     refuse(&others, "classify with the sequence architecture")?;
     let data = data_file(args);
     let (train, report) = LabelledTexts::read(data, options)?;
@@ -543,10 +583,7 @@ fn ratings(args: &Args, merged: &Merged, options: &DataOptions) -> Result<()> {
         }
     }
     refuse(&word2vec_only(args, merged), "ratings")?;
-    refuse(
-        &[(args.bigram_buckets.or(merged.file.bigram_buckets).is_some(), "bigram_buckets")],
-        "ratings",
-    )?;
+    refuse(&bag_only(args, merged), "ratings")?;
     let seed = pick!(args, merged, seed, 42);
     if let Some(buffer) = args.shuffle_buffer.or(merged.file.shuffle_buffer) {
         return ratings_streamed(args, merged, options, seed, buffer);
@@ -887,6 +924,26 @@ fn classify_bag(args: &Args, merged: &Merged, options: &DataOptions) -> Result<(
         seed: pick!(args, merged, seed, d.seed),
         validation_split: if validation.is_some() { 0.0 } else { split },
         patience: args.patience.or(merged.file.patience),
+        weighting: match pick!(args, merged, bag_weights, "mean".to_string()).as_str() {
+            "mean" => BagWeighting::Mean,
+            "tf-idf" | "tf_idf" | "tfidf" => BagWeighting::TfIdf,
+            other => bail!("unknown --bag-weights {other:?}: expected mean or tf-idf"),
+        },
+        hidden_activation: match pick!(args, merged, hidden_activation, "linear".to_string())
+            .as_str()
+        {
+            "linear" => Activation::Linear,
+            "relu" => Activation::Relu,
+            "tanh" => Activation::Tanh,
+            "sigmoid" => Activation::Sigmoid,
+            other => {
+                bail!(
+                    "unknown --hidden-activation {other:?}: expected linear, relu, tanh or sigmoid"
+                )
+            }
+        },
+        dropout: pick!(args, merged, dropout, 0.0),
+        ngrams: pick!(args, merged, ngrams, 1),
     };
     let mut bars = Bars::new(args.quiet);
     let trained = BagTextClassifier::train(&train, validation.as_ref(), &settings, &mut bars)?;
@@ -972,7 +1029,6 @@ fn word2vec(args: &Args, merged: &Merged, options: &DataOptions) -> Result<()> {
         &[
             (args.sequence_length.or(f.sequence_length).is_some(), "sequence_length"),
             (args.max_tokens.or(f.max_tokens).is_some(), "max_tokens"),
-            (args.bigram_buckets.or(f.bigram_buckets).is_some(), "bigram_buckets"),
             (args.batch_size.or(f.batch_size).is_some(), "batch_size"),
             (args.optimizer.is_some() || f.optimizer.is_some(), "optimizer"),
             (args.l2.or(f.l2).is_some(), "l2"),
@@ -985,6 +1041,7 @@ fn word2vec(args: &Args, merged: &Merged, options: &DataOptions) -> Result<()> {
         ],
         "word2vec",
     )?;
+    refuse(&bag_only(args, merged), "word2vec")?;
     let d = SkipGramConfig::new();
     let mut config = SkipGramConfig::new()
         .with_embedding_dim(pick!(args, merged, embedding_dim, d.embedding_dim))

@@ -4,7 +4,8 @@
 //!
 //! - `model.safetensors`: the tensors `bag.weight`
 //!   `[num_words + bigram_buckets, embedding_dim]`, `dense.kernel`
-//!   `[embedding_dim, num_classes]` and `dense.bias` `[num_classes]`
+//!   `[embedding_dim, num_classes]`, `dense.bias` `[num_classes]` and,
+//!   for TF-IDF weights, `bag.idf` `[num_words + bigram_buckets]`
 //!   (little-endian f32) and, in the safetensors metadata, `format`
 //!   ([`BAG_FORMAT_NAME`]), `format_version`, `model_kind`
 //!   (`bag_classifier`), the [`BagClassifierConfig`] as JSON and
@@ -21,7 +22,7 @@ use ndarray::{Array1, Array2};
 
 use super::model_file::{model_metadata, serialize_f32_tensors, Extras, F32Tensor, ModelFile};
 use super::{lines_text, read_lines, write_model_dir, ModelKind, MODEL_FILE, VOCAB_FILE};
-use crate::model::{BagClassifier, BagClassifierConfig};
+use crate::model::{BagClassifier, BagClassifierConfig, BagWeighting};
 use crate::{Dense, EmbeddingBag, Error, History, Result, TrainConfig};
 
 /// The `format` value in the metadata of a saved bag classifier.
@@ -154,7 +155,7 @@ impl SavedBagClassifier {
         }
         let m = &self.model;
         let (bag, dense) = (m.bag(), m.dense());
-        let tensors = [
+        let mut tensors = vec![
             F32Tensor::new(
                 "bag.weight",
                 vec![bag.num_embeddings(), bag.embedding_dim()],
@@ -163,6 +164,12 @@ impl SavedBagClassifier {
             F32Tensor::array("dense.kernel", dense.kernel()),
             F32Tensor::array("dense.bias", dense.bias()),
         ];
+        if config.weighting == BagWeighting::TfIdf {
+            let idf = m.idf().ok_or_else(|| {
+                Error::config("idf", "a TF-IDF bag is saved after adapt (it has no idf weights)")
+            })?;
+            tensors.push(F32Tensor::new("bag.idf", vec![idf.len()], idf));
+        }
         serialize_f32_tensors(&tensors, meta)
     }
 
@@ -199,8 +206,13 @@ impl SavedBagClassifier {
         let bias = Array1::from(file.tensor_f32("dense.bias", &[classes])?);
         let dense = Dense::from_weights(config.output_layer(), kernel, bias)
             .map_err(|e| file.bad(e.to_string()))?;
-        let model =
+        let tf_idf = config.weighting == BagWeighting::TfIdf;
+        let mut model =
             BagClassifier::from_parts(config, bag, dense).map_err(|e| file.bad(e.to_string()))?;
+        if tf_idf {
+            let idf = file.tensor_f32("bag.idf", &[rows])?;
+            model.set_idf(idf).map_err(|e| file.bad(e.to_string()))?;
+        }
         let with_vocab = file.opt("vocab") == Some("true");
         Ok((Self { model, vocab: None, train_config, history, metadata }, with_vocab))
     }

@@ -1,7 +1,10 @@
 //! [`BagClassifier`]: a fastText-style text classifier (Joulin et al.
 //! 2017, "Bag of Tricks for Efficient Text Classification"): the mean of
 //! a document's word and hashed word-bigram rows ([`EmbeddingBag`]), then
-//! a softmax [`Dense`] layer.
+//! a softmax [`Dense`] layer. With [`BagWeighting::TfIdf`] and a hidden
+//! activation it is also Keras's bag-of-bigrams model
+//! (`TextVectorization(ngrams=2, output_mode="tf_idf") → Dense(units,
+//! "relu") → Dropout → Dense`), computed sparsely.
 
 use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, Axis, Ix2};
 use rand::Rng;
@@ -9,12 +12,29 @@ use serde::{Deserialize, Serialize};
 
 use super::{Dataset, Model};
 use crate::layers::ParamMut;
+use crate::layers::{ActivationLayer, Dropout, DropoutConfig};
 use crate::model::{Evaluation, History, Observer, TrainConfig};
 use crate::optim::{GradMut, GradientClipping};
 use crate::{
     Activation, BagMode, Dense, DenseConfig, EmbeddingBag, EmbeddingBagConfig, Error, Init, Loss,
     Metric, Optimizer, Result,
 };
+
+/// How a [`BagClassifier`] pools the rows of a document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum BagWeighting {
+    /// The mean of the rows (fastText).
+    #[default]
+    Mean,
+    /// The sum of the rows, each occurrence weighted by its row's inverse
+    /// document frequency `ln(1 + N / (1 + df))` over the `N` training
+    /// documents ([`BagClassifier::adapt`]): the product of Keras's
+    /// `TextVectorization(output_mode="tf_idf")` vector (term count times
+    /// idf) and the table, as a `Dense` layer on that vector computes it.
+    TfIdf,
+}
 
 /// Settings for a [`BagClassifier`].
 ///
@@ -66,6 +86,20 @@ pub struct BagClassifierConfig {
     /// embedding_dim }`, as fastText. The output layer starts at zero, as
     /// fastText's.
     pub init: Init,
+    /// How a document's rows are pooled. Default [`BagWeighting::Mean`].
+    /// (These last three are saved only when not at their defaults, so a
+    /// fastText model's file is as format version 1 wrote it.)
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub weighting: BagWeighting,
+    /// Applied to the pooled vector before the output layer (the table is
+    /// then the kernel of a hidden `Dense(embedding_dim, activation)`
+    /// without bias). Default [`Activation::Linear`]: fastText's linear
+    /// model. Not softmax.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub hidden_activation: Activation,
+    /// Dropout rate after the hidden activation, in training. Default 0.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub dropout: f32,
 }
 
 impl BagClassifierConfig {
@@ -85,7 +119,32 @@ impl BagClassifierConfig {
             num_classes,
             padding_idx: 0,
             init: Init::Uniform { bound: 1.0 / dim as f32 },
+            weighting: BagWeighting::Mean,
+            hidden_activation: Activation::Linear,
+            dropout: 0.0,
         }
+    }
+
+    /// Sets [`weighting`](Self::weighting).
+    pub fn with_weighting(mut self, weighting: BagWeighting) -> Self {
+        self.weighting = weighting;
+        self
+    }
+
+    /// Sets [`hidden_activation`](Self::hidden_activation) and
+    /// [`dropout`](Self::dropout). A hidden layer starts as Keras's
+    /// `Dense` does: the table, still at fastText's default initialiser,
+    /// becomes Glorot-uniform over `[rows, embedding_dim]`, and the output
+    /// layer's kernel is Glorot-uniform too (see
+    /// [`output_layer`](Self::output_layer)).
+    pub fn with_hidden(mut self, activation: Activation, dropout: f32) -> Self {
+        let fasttext = Init::Uniform { bound: 1.0 / self.embedding_dim.max(1) as f32 };
+        if activation != Activation::Linear && self.init == fasttext {
+            self.init = Init::GlorotUniform;
+        }
+        self.hidden_activation = activation;
+        self.dropout = dropout;
+        self
     }
 
     /// Sets [`bigram_buckets`](Self::bigram_buckets).
@@ -149,6 +208,18 @@ impl BagClassifierConfig {
                 ),
             ));
         }
+        if self.hidden_activation == Activation::Softmax {
+            return Err(Error::config(
+                "hidden_activation",
+                "softmax is the output's; the hidden layer takes linear, relu, sigmoid or tanh",
+            ));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(Error::config(
+                "dropout",
+                format!("must be in [0, 1), got {}", self.dropout),
+            ));
+        }
         if self.num_embeddings() > u32::MAX as usize {
             return Err(Error::config(
                 "bigram_buckets",
@@ -161,21 +232,33 @@ impl BagClassifierConfig {
         self.bag_table().validate()
     }
 
-    /// The config of the table: mean mode, padding left out.
+    /// The config of the table: mean mode (sum mode for TF-IDF weights),
+    /// padding left out.
     pub fn bag_table(&self) -> EmbeddingBagConfig {
+        let mode = match self.weighting {
+            BagWeighting::Mean => BagMode::Mean,
+            BagWeighting::TfIdf => BagMode::Sum,
+        };
         let mut config = EmbeddingBagConfig::new(self.num_embeddings(), self.embedding_dim)
-            .with_mode(BagMode::Mean)
+            .with_mode(mode)
             .with_init(self.init.clone());
         config.padding_idx = Some(self.padding_idx);
         config
     }
 
     /// The config of the output layer: `[embedding_dim, num_classes]`,
-    /// softmax, starting at zero.
+    /// softmax, starting at zero as fastText's, or, after a hidden
+    /// activation, Glorot-uniform as Keras's `Dense` (a zero kernel would
+    /// give the hidden layer no gradient to start from).
     pub fn output_layer(&self) -> DenseConfig {
+        let kernel = if self.hidden_activation == Activation::Linear {
+            Init::Zeros
+        } else {
+            Init::GlorotUniform
+        };
         DenseConfig::new(self.embedding_dim, self.num_classes)
             .with_activation(Activation::Softmax)
-            .with_kernel_init(Init::Zeros)
+            .with_kernel_init(kernel)
     }
 
     /// The row of the word bigram `(a, b)`: `num_words + h % bigram_buckets`
@@ -249,8 +332,18 @@ impl BagClassifierConfig {
         self.validate()?;
         let bag = self.bag_table().init(rng)?;
         let dense = self.output_layer().init(rng)?;
-        BagClassifier::from_parts(self.clone(), bag, dense)
+        let mut model = BagClassifier::from_parts(self.clone(), bag, dense)?;
+        if self.dropout > 0.0 {
+            let seed = rng.next_u64();
+            model.dropout = Some(DropoutConfig::new(self.dropout).with_seed(seed).init()?);
+        }
+        Ok(model)
     }
+}
+
+/// Whether a setting is at its default (left out of saved configs).
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
 }
 
 /// One SplitMix64 step from `z`: the golden-ratio increment, then the
@@ -300,10 +393,18 @@ fn mix(z: u64) -> u64 {
 pub struct BagClassifier {
     config: BagClassifierConfig,
     bag: EmbeddingBag,
+    /// The hidden activation, unless linear.
+    hidden: Option<ActivationLayer>,
+    /// Dropout after it, when the rate is above 0.
+    dropout: Option<Dropout>,
     dense: Dense,
+    /// [`BagWeighting::TfIdf`]: one inverse document frequency per row.
+    idf: Option<Vec<f32>>,
     /// The ids of a batch without padding, and where each bag starts.
     flat: Vec<u32>,
     offsets: Vec<usize>,
+    /// TF-IDF: the weight of each id of `flat`.
+    weights: Vec<f32>,
     /// Output of the last training forward.
     output: Option<ArrayD<f32>>,
 }
@@ -334,7 +435,99 @@ impl BagClassifier {
                 "the output layer does not match the model's config",
             ));
         }
-        Ok(Self { config, bag, dense, flat: Vec::new(), offsets: Vec::new(), output: None })
+        let hidden = (config.hidden_activation != Activation::Linear)
+            .then(|| ActivationLayer::new(config.hidden_activation));
+        let dropout = if config.dropout > 0.0 {
+            Some(DropoutConfig::new(config.dropout).init()?)
+        } else {
+            None
+        };
+        Ok(Self {
+            config,
+            bag,
+            hidden,
+            dropout,
+            dense,
+            idf: None,
+            flat: Vec::new(),
+            offsets: Vec::new(),
+            weights: Vec::new(),
+            output: None,
+        })
+    }
+
+    /// [`BagWeighting::TfIdf`]: learns each row's inverse document
+    /// frequency `ln(1 + N / (1 + df))` from the `N` training bags (one per
+    /// row of `bags`, padding left out; a row in several places of a bag
+    /// counts once), as Keras's `TextVectorization.adapt` does for its
+    /// tokens. Rows no bag holds get the mean of the others' (as Keras
+    /// gives its OOV token). Call it before training; it is saved with the
+    /// model.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::EmptyData`] for no bags; [`Error::IdOutOfRange`] for an id
+    /// past the table; as [`set_idf`](Self::set_idf).
+    pub fn adapt(&mut self, bags: ArrayView2<'_, u32>) -> Result<()> {
+        if bags.nrows() == 0 {
+            return Err(Error::EmptyData { what: "bags: adapt needs training documents".into() });
+        }
+        let rows = self.config.num_embeddings();
+        let pad = self.config.padding_idx;
+        let mut df = vec![0u32; rows];
+        let mut last_seen = vec![u32::MAX; rows];
+        for (doc, bag) in bags.rows().into_iter().enumerate() {
+            for &id in bag.iter().filter(|&&id| id != pad) {
+                let Some(seen) = last_seen.get_mut(id as usize) else {
+                    return Err(Error::IdOutOfRange { id, num_embeddings: rows });
+                };
+                if *seen != doc as u32 {
+                    *seen = doc as u32;
+                    df[id as usize] += 1;
+                }
+            }
+        }
+        let n = bags.nrows() as f64;
+        let idf = |d: u32| (1.0 + n / (1.0 + f64::from(d))).ln();
+        let seen: Vec<f64> = df.iter().filter(|&&d| d > 0).map(|&d| idf(d)).collect();
+        let mean = seen.iter().sum::<f64>() / seen.len().max(1) as f64;
+        self.set_idf(df.iter().map(|&d| (if d > 0 { idf(d) } else { mean }) as f32).collect())
+    }
+
+    /// Sets the inverse document frequencies of [`BagWeighting::TfIdf`]
+    /// (one per row; as a saved model holds them).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ShapeMismatch`] unless one per row; [`Error::InvalidConfig`]
+    /// for a negative or non-finite value, or a model that does not weight
+    /// by TF-IDF.
+    pub fn set_idf(&mut self, idf: Vec<f32>) -> Result<()> {
+        if self.config.weighting != BagWeighting::TfIdf {
+            return Err(Error::config(
+                "idf",
+                "only a TF-IDF bag (weighting tf_idf) has idf weights",
+            ));
+        }
+        let rows = self.config.num_embeddings();
+        if idf.len() != rows {
+            return Err(Error::shape("idf", format!("[{rows}], one per row"), &[idf.len()]));
+        }
+        if let Some((id, w)) = idf.iter().enumerate().find(|(_, w)| !(w.is_finite() && **w >= 0.0))
+        {
+            return Err(Error::config(
+                "idf",
+                format!("row {id} has {w}; weights are finite and at least 0"),
+            ));
+        }
+        self.idf = Some(idf);
+        Ok(())
+    }
+
+    /// The rows' inverse document frequencies ([`BagWeighting::TfIdf`],
+    /// after [`adapt`](Self::adapt)).
+    pub fn idf(&self) -> Option<&[f32]> {
+        self.idf.as_deref()
     }
 
     /// The training settings the defaults were tuned with: sparse
@@ -481,8 +674,29 @@ impl BagClassifier {
         if self.offsets.is_empty() {
             return Ok(ArrayD::zeros(ndarray::IxDyn(&[0, self.config.num_classes])));
         }
-        let x = self.bag.forward(&self.flat, &self.offsets, None, training)?;
-        let y = self.dense.forward(x.into_dyn().view(), training || keep_logits)?;
+        let weights = match (self.config.weighting, &self.idf) {
+            (BagWeighting::Mean, _) => None,
+            (BagWeighting::TfIdf, Some(idf)) => {
+                self.weights.clear();
+                let weight = |id: &u32| idf.get(*id as usize).copied().unwrap_or(0.0);
+                self.weights.extend(self.flat.iter().map(weight));
+                Some(&self.weights[..])
+            }
+            (BagWeighting::TfIdf, None) => {
+                return Err(Error::InvalidState(
+                    "a TF-IDF bag needs its idf weights: call adapt on the training bags first"
+                        .into(),
+                ))
+            }
+        };
+        let mut x = self.bag.forward(&self.flat, &self.offsets, weights, training)?.into_dyn();
+        if let Some(hidden) = &mut self.hidden {
+            x = hidden.forward(x.view(), training)?;
+        }
+        if let Some(dropout) = &mut self.dropout {
+            x = dropout.forward(x.view(), training)?;
+        }
+        let y = self.dense.forward(x.view(), training || keep_logits)?;
         self.output = training.then(|| y.clone());
         Ok(y)
     }
@@ -530,6 +744,13 @@ impl Model for BagClassifier {
                 (value, self.dense.backward(g.view())?)
             }
         };
+        let mut grad_x = grad_x;
+        if let Some(dropout) = &mut self.dropout {
+            grad_x = dropout.backward(grad_x.view())?;
+        }
+        if let Some(hidden) = &mut self.hidden {
+            grad_x = hidden.backward(grad_x.view())?;
+        }
         let grad_x = grad_x.into_dimensionality::<Ix2>().expect("the bag's output is [batch, dim]");
         self.bag.backward(grad_x.view())?;
         Ok(value)

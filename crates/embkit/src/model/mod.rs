@@ -13,7 +13,7 @@ mod matrix_factorization;
 mod sequential;
 mod train;
 
-pub use bag_classifier::{BagClassifier, BagClassifierConfig};
+pub use bag_classifier::{BagClassifier, BagClassifierConfig, BagWeighting};
 pub use matrix_factorization::{MatrixFactorization, MatrixFactorizationConfig};
 pub use sequential::{Sequential, SequentialConfig};
 pub use train::{

@@ -2,8 +2,10 @@
 //! training, saving and loading.
 
 use embkit::format::{ModelKind, SavedBagClassifier, SavedModel, VectorFormat, Vectors};
-use embkit::model::{BagClassifier, BagClassifierConfig};
-use embkit::{AdamConfig, Dataset, Error, Loss, Metric, Model, NoObserver, TrainConfig};
+use embkit::model::{BagClassifier, BagClassifierConfig, BagWeighting};
+use embkit::{
+    Activation, AdamConfig, Dataset, Error, Loss, Metric, Model, NoObserver, TrainConfig,
+};
 use ndarray::{array, Array1, Array2, ArrayD};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
@@ -27,10 +29,34 @@ fn loss_of(model: &mut BagClassifier, ids: &Array2<u32>, y: &ArrayD<f32>) -> f64
 /// layer) matches central differences of the loss.
 #[test]
 fn gradient_matches_finite_differences() {
-    let mut model = small_model(3);
-    let config = model.config().clone();
+    let model = small_model(3);
+    let docs: Vec<&[u32]> = vec![&[1, 2, 3, 2], &[4, 5], &[2, 0, 1], &[5, 5, 5, 3, 1]];
+    let ids = model.config().documents(docs, None);
+    check_gradients(model, &ids);
+}
+
+/// The same through TF-IDF weights and a hidden ReLU (Keras's
+/// bag-of-bigrams model; dropout 0 so the loss is deterministic).
+#[test]
+fn tf_idf_and_hidden_relu_gradients_match_finite_differences() {
+    let config = BagClassifierConfig::new(6, 3)
+        .with_embedding_dim(4)
+        .with_bigram_buckets(5)
+        .with_weighting(BagWeighting::TfIdf)
+        .with_hidden(Activation::Relu, 0.0);
+    let mut model = config.init(&mut StdRng::seed_from_u64(5)).unwrap();
+    let mut rng = StdRng::seed_from_u64(6);
+    // Rows away from ReLU's kink at 0 for the differences.
+    model.bag_mut().weights_mut().iter_mut().for_each(|w| *w = rng.random_range(-1.0..1.0));
     let docs: Vec<&[u32]> = vec![&[1, 2, 3, 2], &[4, 5], &[2, 0, 1], &[5, 5, 5, 3, 1]];
     let ids = config.documents(docs, None);
+    model.adapt(ids.view()).unwrap();
+    check_gradients(model, &ids);
+}
+
+fn check_gradients(mut model: BagClassifier, ids: &Array2<u32>) {
+    let config = model.config().clone();
+    let ids = ids.clone();
     let y = Array1::from(vec![0.0f32, 2.0, 1.0, 2.0]).into_dyn();
     let loss = Loss::SparseCategoricalCrossentropy { from_logits: false };
     model.forward(ids.view(), true).unwrap();
@@ -157,6 +183,92 @@ fn save_load_round_trip() {
     std::fs::write(dir.path().join("vocab.txt"), "a\nb\n").unwrap();
     let err = SavedBagClassifier::load(dir.path()).unwrap_err();
     assert!(err.to_string().contains("has 2 words"), "{err}");
+}
+
+/// Keras's `TextVectorization(output_mode="tf_idf")` weighs a token by
+/// `idf = ln(1 + N / (1 + df))` over the `N` documents of `adapt`, times
+/// its count; a `Dense` layer on that vector is the sum of its kernel rows
+/// so weighted, which the TF-IDF bag computes.
+#[test]
+fn tf_idf_bags_sum_rows_weighted_by_keras_idf() {
+    let config = BagClassifierConfig::new(5, 2)
+        .with_embedding_dim(2)
+        .with_bigram_buckets(0)
+        .with_weighting(BagWeighting::TfIdf);
+    let mut model = config.init(&mut StdRng::seed_from_u64(0)).unwrap();
+    let ids = array![[1u32, 2, 2], [1, 3, 0]];
+    let err = model.predict(ids.view(), 2).unwrap_err();
+    assert!(err.to_string().contains("call adapt"), "{err}");
+    model.adapt(ids.view()).unwrap();
+    // N = 2: word 1 in both (df 2), words 2 and 3 in one each (df 1; word
+    // 2 twice in its document still counts once).
+    let (i1, i2) = ((1.0f64 + 2.0 / 3.0).ln(), (1.0f64 + 2.0 / 2.0).ln());
+    let mean = (i1 + 2.0 * i2) / 3.0; // rows no bag holds (0 and 4)
+    let want = [mean, i1, i2, i2, mean];
+    for (got, want) in model.idf().unwrap().iter().zip(want) {
+        assert!((f64::from(*got) - want).abs() < 1e-6, "{got} vs {want}");
+    }
+    // Rows r_k: document 1 pools idf1·r1 + 2·idf2·r2, document 2
+    // idf1·r1 + idf2·r3 (padding left out); identity kernel, zero bias.
+    let rows = [[0.0f32, 0.0], [1.0, 0.5], [-0.5, 2.0], [0.25, -1.0], [0.0, 0.0]];
+    model.bag_mut().weights_mut().copy_from_slice(rows.as_flattened());
+    model.dense_mut().kernel_mut().assign(&array![[1.0, 0.0], [0.0, 1.0]]);
+    let (a, b) = (i1 as f32, i2 as f32);
+    let pooled = [[a - 2.0 * b * 0.5, a * 0.5 + 2.0 * b * 2.0], [a + b * 0.25, a * 0.5 - b]];
+    let p = model.predict(ids.view(), 2).unwrap();
+    for (row, z) in p.rows().into_iter().zip(pooled) {
+        let softmax1 = 1.0 / (1.0 + (z[0] - z[1]).exp());
+        assert!((row[1] - softmax1).abs() < 1e-6, "{row} vs {z:?}");
+    }
+    // Bad weights are refused; a mean bag has none.
+    let err = model.set_idf(vec![1.0; 4]).unwrap_err();
+    assert!(err.to_string().contains("one per row"), "{err}");
+    let err = model.set_idf(vec![1.0, f32::NAN, 1.0, 1.0, 1.0]).unwrap_err();
+    assert!(err.to_string().contains("row 1 has NaN"), "{err}");
+    let mut mean_bag = BagClassifierConfig::new(5, 2).init(&mut StdRng::seed_from_u64(0)).unwrap();
+    assert!(mean_bag.set_idf(vec![1.0; 200_005]).is_err());
+    assert!(model.adapt(array![[7u32]].view()).is_err(), "an id past the table");
+}
+
+/// Dropout acts in training only; a TF-IDF bag with a hidden layer saves
+/// and loads with its idf weights.
+#[test]
+fn hidden_layers_and_idf_round_trip() {
+    let config = BagClassifierConfig::new(6, 3)
+        .with_embedding_dim(4)
+        .with_bigram_buckets(5)
+        .with_weighting(BagWeighting::TfIdf)
+        .with_hidden(Activation::Relu, 0.5);
+    assert_eq!(config.init, embkit::Init::GlorotUniform);
+    let mut model = config.init(&mut StdRng::seed_from_u64(1)).unwrap();
+    let ids = array![[1u32, 2, 3], [4, 5, 0], [2, 2, 1]];
+    model.adapt(ids.view()).unwrap();
+    let once = model.predict(ids.view(), 3).unwrap();
+    assert_eq!(model.predict(ids.view(), 3).unwrap(), once);
+    let trained = model.forward(ids.view(), true).unwrap();
+    assert_ne!(trained, once.clone().into_dyn(), "dropout in training");
+    let dir =
+        TempDir(std::env::temp_dir().join(format!("embkit-bag-tfidf-{}", std::process::id())));
+    SavedBagClassifier::new(model.clone()).save(dir.path()).unwrap();
+    let mut back = SavedBagClassifier::load(dir.path()).unwrap().model;
+    assert_eq!(back.config(), model.config());
+    assert_eq!(back.idf(), model.idf());
+    assert_eq!(back.predict(ids.view(), 3).unwrap(), once);
+    // Settings that cannot work are errors that name them.
+    let bad = config.clone().with_hidden(Activation::Softmax, 0.0);
+    assert!(bad.validate().unwrap_err().to_string().contains("hidden_activation"));
+    let bad = config.with_hidden(Activation::Relu, 1.0);
+    assert_eq!(
+        bad.validate().unwrap_err().to_string(),
+        "invalid dropout: must be in [0, 1), got 1"
+    );
+    // Saving before adapt says why.
+    let fresh = BagClassifierConfig::new(6, 3)
+        .with_weighting(BagWeighting::TfIdf)
+        .init(&mut StdRng::seed_from_u64(1))
+        .unwrap();
+    let err = SavedBagClassifier::new(fresh).save(dir.path()).unwrap_err();
+    assert!(err.to_string().contains("after adapt"), "{err}");
 }
 
 /// A directory removed when the test ends.
