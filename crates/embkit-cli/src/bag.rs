@@ -89,11 +89,13 @@ impl BagSettings {
         }
     }
 
-    /// Keras's bag-of-bigrams model (Chollet, "Deep Learning with Python",
-    /// 2nd ed., 11.3: `TextVectorization(ngrams=2, max_tokens=20000,
+    /// After Keras's bag-of-bigrams model (Chollet, "Deep Learning with
+    /// Python", 2nd ed., 11.3: `TextVectorization(ngrams=2, max_tokens=20000,
     /// output_mode="tf_idf") →
-    /// Dense(16, "relu") → Dropout(0.5) → Dense`, Adam at Keras's constant
-    /// 0.001, batches of 32, 10 epochs), as a TF-IDF-weighted bag of words and
+    /// Dense(16, "relu") → Dropout(0.5) → Dense`, batches of 32, 10
+    /// epochs), with these differences: Adam at a constant 0.001 (the book
+    /// compiles with RMSprop), no bias in the hidden layer, lazy row
+    /// updates of the table, as a TF-IDF-weighted bag of words and
     /// bigrams in its vocabulary (not hashed).
     pub fn keras_tf_idf() -> Self {
         Self {
@@ -180,7 +182,17 @@ impl BagTextClassifier {
         };
         let (trained_on, validated_on) = (train.len(), validation.as_ref().map_or(0, |v| v.len()));
         let mut vconfig = TextVectorizerConfig::new();
+        if settings.ngrams == 0 {
+            bail!("--ngrams must be at least 1, got 0");
+        }
         if settings.ngrams > 1 {
+            if settings.bigram_buckets > 0 {
+                bail!(
+                    "--ngrams {} puts the n-grams in the vocabulary; hashed bigrams of that \
+                     sequence would pair n-grams: give --bigram-buckets 0",
+                    settings.ngrams
+                );
+            }
             vconfig = vconfig.with_ngrams(settings.ngrams);
         }
         if let Some(max) = settings.max_tokens {
@@ -215,7 +227,8 @@ impl BagTextClassifier {
         }
         let ids = featurize(&vectorizer, &mconfig, train.texts(), settings.max_len);
         if settings.weighting == BagWeighting::TfIdf {
-            model.adapt(ids.view()).context("the idf weights of the training texts")?;
+            let oov: Vec<u32> = vectorizer.vocabulary().oov_ids().collect();
+            model.adapt(ids.view(), &oov).context("the idf weights of the training texts")?;
         }
         let y = targets(&train.label_ids(&classes)?);
         let val = match &validation {

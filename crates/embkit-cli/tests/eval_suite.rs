@@ -321,7 +321,7 @@ fn bag_classifier_trains_saves_and_evaluates() {
     assert!(info["parameters"].as_u64().unwrap() > 0, "{info}");
     assert!(info["history"]["epochs"].as_array().is_some_and(|e| e.len() == 15), "{info}");
     let o = embkit(&["inspect", s(&model)]);
-    assert!(stdout(&o).contains("fastText-style bag classifier"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("bag classifier (fastText-style)"), "{}", stdout(&o));
     // The word rows export as vectors.
     let vectors = dir.join("words.txt");
     let o = embkit(&["convert", s(&model), s(&vectors), "--lenient"]);
@@ -472,5 +472,7 @@ fn keras_tf_idf_bags_train_from_the_command_line() {
     bad(&["--architecture", "bag", "--hidden-activation", "gelu"], "expected linear, relu");
     bad(&["--architecture", "bag", "--dropout", "1"], "dropout: must be in [0, 1), got 1");
     bad(&["--dropout", "0.5"], "dropout is not a setting of classify with the sequence");
+    bad(&["--architecture", "bag", "--ngrams", "0"], "--ngrams must be at least 1, got 0");
+    bad(&["--architecture", "bag", "--ngrams", "2"], "give --bigram-buckets 0");
     bad(&["--task", "ratings", "--ngrams", "2"], "ngrams is not a setting of ratings");
 }

@@ -402,9 +402,9 @@ fn bag_accuracy(
 fn bag_model_name(s: &BagSettings) -> String {
     if s.weighting == BagWeighting::TfIdf {
         return format!(
-            "Keras bag-of-bigrams: TF-IDF bag (a vocabulary of words and bigrams up to n = {}, \
-             rows of {}) → {} → Dropout({}) → Dense(softmax), {} epochs, batch {}, Adam lr {}, {} \
-             decay",
+            "after Keras's bag-of-bigrams: TF-IDF bag (a vocabulary of words and bigrams up to \
+             n = {}, rows of {}) → {} → Dropout({}) → Dense(softmax), {} epochs, batch {}, Adam \
+             lr {} ({} decay; the book uses RMSprop and a hidden bias)",
             s.ngrams,
             s.embedding_dim,
             s.hidden_activation.name(),

@@ -203,20 +203,23 @@ fn inspect_bag_classifier(args: &Args, saved: &SavedBagClassifier) -> Result<()>
     }))?;
     out.text(format!("model      {}  ({file_size} bytes)", args.model.display()))?;
     out.text(format!(
-        "kind       fastText-style bag classifier: {}",
+        "kind       bag classifier (fastText-style): {}",
         serde_json::to_string(model.config())?
     ))?;
     let config = model.config();
     let pooling = match config.weighting {
-        embkit::model::BagWeighting::TfIdf => "sum of TF-IDF-weighted rows",
-        _ => "mean",
+        embkit::model::BagWeighting::Mean => "mean",
+        _ => "sum of TF-IDF-weighted rows",
     };
-    let hidden = match config.hidden_activation {
+    let mut hidden = match config.hidden_activation {
         embkit::Activation::Linear => String::new(),
-        a => format!(", then {} and dropout {}", a.name(), config.dropout),
+        a => format!(", then {}", a.name()),
     };
+    if config.dropout > 0.0 {
+        hidden.push_str(&format!(", dropout {}", config.dropout));
+    }
     out.text(format!(
-        "bag        {} x {} ({} word rows, {} hashed bigram rows; {pooling}{hidden})  ({} \
+        "bag        {} x {} ({} vocabulary rows, {} hashed bigram rows; {pooling}{hidden})  ({} \
          parameters)",
         bag.num_embeddings(),
         bag.embedding_dim(),

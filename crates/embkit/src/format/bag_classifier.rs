@@ -212,6 +212,8 @@ impl SavedBagClassifier {
         if tf_idf {
             let idf = file.tensor_f32("bag.idf", &[rows])?;
             model.set_idf(idf).map_err(|e| file.bad(e.to_string()))?;
+        } else if file.has_tensor("bag.idf") {
+            return Err(file.bad("has idf weights (bag.idf), but its config pools by the mean"));
         }
         let with_vocab = file.opt("vocab") == Some("true");
         Ok((Self { model, vocab: None, train_config, history, metadata }, with_vocab))

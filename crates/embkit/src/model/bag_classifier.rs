@@ -2,9 +2,10 @@
 //! 2017, "Bag of Tricks for Efficient Text Classification"): the mean of
 //! a document's word and hashed word-bigram rows ([`EmbeddingBag`]), then
 //! a softmax [`Dense`] layer. With [`BagWeighting::TfIdf`] and a hidden
-//! activation it is also Keras's bag-of-bigrams model
+//! activation it is also the shape of Keras's bag-of-bigrams model
 //! (`TextVectorization(ngrams=2, output_mode="tf_idf") → Dense(units,
-//! "relu") → Dropout → Dense`), computed sparsely.
+//! "relu") → Dropout → Dense`), computed sparsely, without the hidden
+//! layer's bias.
 
 use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, Axis, Ix2};
 use rand::Rng;
@@ -460,15 +461,15 @@ impl BagClassifier {
     /// frequency `ln(1 + N / (1 + df))` from the `N` training bags (one per
     /// row of `bags`, padding left out; a row in several places of a bag
     /// counts once), as Keras's `TextVectorization.adapt` does for its
-    /// tokens. Rows no bag holds get the mean of the others' (as Keras
-    /// gives its OOV token). Call it before training; it is saved with the
-    /// model.
+    /// tokens. The `oov` rows (a vocabulary's unknown-token ids) and rows
+    /// no bag holds get the mean of the other rows' idf, as Keras gives its
+    /// OOV token. Call it before training; it is saved with the model.
     ///
     /// # Errors
     ///
     /// [`Error::EmptyData`] for no bags; [`Error::IdOutOfRange`] for an id
     /// past the table; as [`set_idf`](Self::set_idf).
-    pub fn adapt(&mut self, bags: ArrayView2<'_, u32>) -> Result<()> {
+    pub fn adapt(&mut self, bags: ArrayView2<'_, u32>, oov: &[u32]) -> Result<()> {
         if bags.nrows() == 0 {
             return Err(Error::EmptyData { what: "bags: adapt needs training documents".into() });
         }
@@ -486,6 +487,10 @@ impl BagClassifier {
                     df[id as usize] += 1;
                 }
             }
+        }
+        for &id in oov {
+            // Marked as unseen: they take the mean below.
+            *df.get_mut(id as usize).ok_or(Error::IdOutOfRange { id, num_embeddings: rows })? = 0;
         }
         let n = bags.nrows() as f64;
         let idf = |d: u32| (1.0 + n / (1.0 + f64::from(d))).ln();

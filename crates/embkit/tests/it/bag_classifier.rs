@@ -50,7 +50,7 @@ fn tf_idf_and_hidden_relu_gradients_match_finite_differences() {
     model.bag_mut().weights_mut().iter_mut().for_each(|w| *w = rng.random_range(-1.0..1.0));
     let docs: Vec<&[u32]> = vec![&[1, 2, 3, 2], &[4, 5], &[2, 0, 1], &[5, 5, 5, 3, 1]];
     let ids = config.documents(docs, None);
-    model.adapt(ids.view()).unwrap();
+    model.adapt(ids.view(), &[]).unwrap();
     check_gradients(model, &ids);
 }
 
@@ -199,7 +199,7 @@ fn tf_idf_bags_sum_rows_weighted_by_keras_idf() {
     let ids = array![[1u32, 2, 2], [1, 3, 0]];
     let err = model.predict(ids.view(), 2).unwrap_err();
     assert!(err.to_string().contains("call adapt"), "{err}");
-    model.adapt(ids.view()).unwrap();
+    model.adapt(ids.view(), &[]).unwrap();
     // N = 2: word 1 in both (df 2), words 2 and 3 in one each (df 1; word
     // 2 twice in its document still counts once).
     let (i1, i2) = ((1.0f64 + 2.0 / 3.0).ln(), (1.0f64 + 2.0 / 2.0).ln());
@@ -227,7 +227,42 @@ fn tf_idf_bags_sum_rows_weighted_by_keras_idf() {
     assert!(err.to_string().contains("row 1 has NaN"), "{err}");
     let mut mean_bag = BagClassifierConfig::new(5, 2).init(&mut StdRng::seed_from_u64(0)).unwrap();
     assert!(mean_bag.set_idf(vec![1.0; 200_005]).is_err());
-    assert!(model.adapt(array![[7u32]].view()).is_err(), "an id past the table");
+    assert!(model.adapt(array![[7u32]].view(), &[]).is_err(), "an id past the table");
+    assert!(model.adapt(ids.view(), &[9]).is_err(), "an OOV id past the table");
+}
+
+/// `adapt` over a vectorizer's ids gives its tokens the idf of Keras's
+/// `tf_idf` mode (embkit's `TextVectorizer` computes them as Keras, and is
+/// checked against Keras's numbers elsewhere) and its OOV id their mean.
+#[test]
+fn adapt_matches_the_keras_tf_idf_vectorizer() {
+    use embkit::vocab::{OutputMode, TextVectorizerConfig};
+    // Four tokens kept: the rarer words are the OOV id's, in the bags too
+    // (int mode counts the mask in max_tokens, tf_idf mode has no mask).
+    let texts = ["the cat sat", "the dog sat down", "a cat and a dog", "the end"];
+    let ids_of = TextVectorizerConfig::new().with_max_tokens(6).adapt(texts).unwrap();
+    let tf_idf = TextVectorizerConfig::new()
+        .with_max_tokens(5)
+        .with_output_mode(OutputMode::TfIdf)
+        .adapt(texts)
+        .unwrap();
+    let want = tf_idf.idf_weights().unwrap(); // [UNK], then the tokens
+    let words: Vec<Vec<u32>> = texts.iter().map(|t| ids_of.vectorize(t)).collect();
+    assert!(words.iter().flatten().any(|&id| id == 1), "the bags hold the OOV id");
+    let config = BagClassifierConfig::new(ids_of.vocab_size(), 2)
+        .with_bigram_buckets(0)
+        .with_weighting(BagWeighting::TfIdf);
+    let bags = config.documents(words.iter().map(Vec::as_slice), None);
+    let mut model = config.init(&mut StdRng::seed_from_u64(0)).unwrap();
+    let oov: Vec<u32> = ids_of.vocabulary().oov_ids().collect();
+    assert_eq!(oov, [1]);
+    model.adapt(bags.view(), &oov).unwrap();
+    // Row 0 is the mask (padding), rows 1.. the vectorizer's columns 0..
+    let got = &model.idf().unwrap()[1..];
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(want) {
+        assert!((g - w).abs() < 1e-6, "{got:?} vs {want:?}");
+    }
 }
 
 /// Dropout acts in training only; a TF-IDF bag with a hidden layer saves
@@ -242,7 +277,7 @@ fn hidden_layers_and_idf_round_trip() {
     assert_eq!(config.init, embkit::Init::GlorotUniform);
     let mut model = config.init(&mut StdRng::seed_from_u64(1)).unwrap();
     let ids = array![[1u32, 2, 3], [4, 5, 0], [2, 2, 1]];
-    model.adapt(ids.view()).unwrap();
+    model.adapt(ids.view(), &[]).unwrap();
     let once = model.predict(ids.view(), 3).unwrap();
     assert_eq!(model.predict(ids.view(), 3).unwrap(), once);
     let trained = model.forward(ids.view(), true).unwrap();
@@ -262,6 +297,25 @@ fn hidden_layers_and_idf_round_trip() {
         bad.validate().unwrap_err().to_string(),
         "invalid dropout: must be in [0, 1), got 1"
     );
+    // A mean bag's file with idf weights, or a TF-IDF file without them,
+    // is refused on load.
+    let mean_file = SavedBagClassifier::new(
+        BagClassifierConfig::new(6, 3).init(&mut StdRng::seed_from_u64(1)).unwrap(),
+    )
+    .to_bytes()
+    .unwrap();
+    let with_idf = SavedBagClassifier::new(model.clone()).to_bytes().unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    assert!(text(&with_idf).contains("bag.idf") && !text(&mean_file).contains("bag.idf"));
+    let header_len = u64::from_le_bytes(with_idf[..8].try_into().unwrap()) as usize;
+    let header = text(&with_idf[8..8 + header_len]);
+    let as_mean = header.replace(r#"\"weighting\":\"tf_idf\","#, "");
+    assert_ne!(as_mean, header, "the weighting is in the header");
+    let padded = format!("{as_mean:<width$}", width = header_len);
+    let mut bytes = with_idf.clone();
+    bytes[8..8 + header_len].copy_from_slice(padded.as_bytes());
+    let err = SavedBagClassifier::from_bytes(&bytes, "m.safetensors").unwrap_err();
+    assert!(err.to_string().contains("pools by the mean"), "{err}");
     // Saving before adapt says why.
     let fresh = BagClassifierConfig::new(6, 3)
         .with_weighting(BagWeighting::TfIdf)
