@@ -21,7 +21,10 @@ use std::path::{Path, PathBuf};
 use ndarray::{Array1, Array2};
 
 use super::model_file::{model_metadata, serialize_f32_tensors, Extras, F32Tensor, ModelFile};
-use super::{lines_text, read_lines, write_model_dir, ModelKind, MODEL_FILE, VOCAB_FILE};
+use super::{
+    lines_text, read_lines, write_model_dir, ModelKind, FORMAT_VERSION,
+    FORMAT_VERSION_BAG_FEATURES, MODEL_FILE, VOCAB_FILE,
+};
 use crate::model::{BagClassifier, BagClassifierConfig, BagWeighting};
 use crate::{Dense, EmbeddingBag, Error, History, Result, TrainConfig};
 
@@ -153,6 +156,9 @@ impl SavedBagClassifier {
         if self.vocab.is_some() {
             meta.insert("vocab".to_string(), "true".to_string());
         }
+        if config.uses_bag_features() {
+            meta.insert("format_version".to_string(), FORMAT_VERSION_BAG_FEATURES.to_string());
+        }
         let m = &self.model;
         let (bag, dense) = (m.bag(), m.dense());
         let mut tensors = vec![
@@ -189,6 +195,13 @@ impl SavedBagClassifier {
         let file = ModelFile::open(bytes, path, ModelKind::BagClassifier, "a bag classifier")?;
         let config: BagClassifierConfig = file.config()?;
         config.validate().map_err(|e| file.bad(e.to_string()))?;
+        let version = file.get("format_version")?;
+        if config.uses_bag_features() && version == FORMAT_VERSION.to_string() {
+            return Err(file.bad(format!(
+                "says format version {version}, but its config needs version \
+                 {FORMAT_VERSION_BAG_FEATURES} (TF-IDF weights, a hidden activation or dropout)"
+            )));
+        }
         let Extras { train_config, history, metadata } = file.extras()?;
 
         let (rows, dim, classes) =

@@ -68,8 +68,14 @@ use crate::{
 
 /// The `format` value in the metadata of a saved model.
 pub const FORMAT_NAME: &str = "embkit.sequential";
-/// The version of the saved-model layout this crate writes and reads.
+/// The version of the saved-model layout this crate writes for every
+/// model but the bag classifiers of [`FORMAT_VERSION_BAG_FEATURES`].
 pub const FORMAT_VERSION: u32 = 1;
+/// The version of a saved bag classifier with TF-IDF weights, a hidden
+/// activation or dropout: their config fields and the `bag.idf` tensor
+/// are new in it, so a reader of version 1 only refuses the file instead
+/// of loading a fastText bag without them. This crate reads versions 1 and 2.
+pub const FORMAT_VERSION_BAG_FEATURES: u32 = 2;
 /// The weights file inside a model directory.
 pub const MODEL_FILE: &str = "model.safetensors";
 /// The vocabulary file inside a model directory.

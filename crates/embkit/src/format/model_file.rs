@@ -16,7 +16,10 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{f32s_from_le, ModelKind, FORMAT_NAME, FORMAT_VERSION, MODEL_KIND_KEY};
+use super::{
+    f32s_from_le, ModelKind, FORMAT_NAME, FORMAT_VERSION, FORMAT_VERSION_BAG_FEATURES,
+    MODEL_KIND_KEY,
+};
 use crate::{Error, History, Result, TrainConfig};
 
 /// The metadata every saved model has: `format`, `format_version`,
@@ -185,9 +188,11 @@ impl<'a> ModelFile<'a> {
         let file = Self { path, meta, tensors };
         file.check_kind(expected, not_expected)?;
         let version = file.get("format_version")?;
-        if version != FORMAT_VERSION.to_string() {
+        let known = [FORMAT_VERSION, FORMAT_VERSION_BAG_FEATURES].map(|v| v.to_string());
+        if !known.contains(&version.to_string()) {
             return Err(file.bad(format!(
-                "format version {version} is not supported (this embkit reads version {FORMAT_VERSION})"
+                "format version {version} is not supported (this embkit reads versions \
+                 {FORMAT_VERSION} and {FORMAT_VERSION_BAG_FEATURES})"
             )));
         }
         Ok(file)

@@ -126,6 +126,14 @@ impl BagClassifierConfig {
         }
     }
 
+    /// Whether the model uses what format version 1 could not save: TF-IDF
+    /// weights, a hidden activation or dropout.
+    pub fn uses_bag_features(&self) -> bool {
+        self.weighting != BagWeighting::Mean
+            || self.hidden_activation != Activation::Linear
+            || self.dropout != 0.0
+    }
+
     /// Sets [`weighting`](Self::weighting).
     pub fn with_weighting(mut self, weighting: BagWeighting) -> Self {
         self.weighting = weighting;

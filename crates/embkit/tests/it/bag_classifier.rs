@@ -307,6 +307,15 @@ fn hidden_layers_and_idf_round_trip() {
     let with_idf = SavedBagClassifier::new(model.clone()).to_bytes().unwrap();
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     assert!(text(&with_idf).contains("bag.idf") && !text(&mean_file).contains("bag.idf"));
+    // The new features are format version 2 (a version-1 reader refuses
+    // the file); a fastText bag stays version 1.
+    assert!(text(&with_idf).contains(r#""format_version":"2""#));
+    assert!(text(&mean_file).contains(r#""format_version":"1""#));
+    let mut as_v1 = with_idf.clone();
+    let at = with_idf.windows(18).position(|w| w == br#""format_version":""#).unwrap() + 18;
+    as_v1[at] = b'1';
+    let err = SavedBagClassifier::from_bytes(&as_v1, "m.safetensors").unwrap_err();
+    assert!(err.to_string().contains("needs version 2"), "{err}");
     let header_len = u64::from_le_bytes(with_idf[..8].try_into().unwrap()) as usize;
     let header = text(&with_idf[8..8 + header_len]);
     let as_mean = header.replace(r#"\"weighting\":\"tf_idf\","#, "");
