@@ -623,13 +623,9 @@ fn ratings(args: &Args, merged: &Merged, options: &DataOptions) -> Result<()> {
         }
     };
 
-    let mut model = ratings_model(
-        args,
-        merged,
-        MatrixFactorizationConfig::for_interactions(&train, 1),
-        data.rating_range(),
-        seed,
-    )?;
+    let tables = (data.num_users(), data.num_items());
+    let mut model =
+        ratings_model(args, merged, tables, train.mean_rating(), data.rating_range(), seed)?;
     let train_config = ratings_train_config(args, merged, train.len(), validation.is_some(), seed)?;
     let (ids, y) = (train.ids(), train.targets().into_dyn());
     let val_arrays = validation.as_ref().map(|v| (v.ids(), v.targets().into_dyn()));
@@ -707,9 +703,9 @@ fn ratings_streamed(
         None => held_out,
     };
     let mut validation = validation.map(|v| v.with_batch_size(batch_size)).transpose()?;
-    let config = MatrixFactorizationConfig::new(train.users().len(), train.items().len(), 1)
-        .with_global_mean(train.mean_rating());
-    let mut model = ratings_model(args, merged, config, train.rating_range(), seed)?;
+    let tables = (train.users().len(), train.items().len());
+    let mut model =
+        ratings_model(args, merged, tables, train.mean_rating(), train.rating_range(), seed)?;
     let train_config = ratings_train_config(args, merged, train.len(), validation.is_some(), seed)?;
     let mut bars = Bars::new(args.quiet);
     let history = embkit::fit_stream(
@@ -750,18 +746,20 @@ fn ratings_streamed(
     )
 }
 
-/// The model of the ratings task: `config` (sized, with its global mean)
-/// with the flags' dimension and L2 factors, the rating range, seeded.
+/// The model of the ratings task: `(users, items)` rows, the training
+/// ratings' mean and the rating range, with the flags' dimension and L2
+/// factors, seeded.
 fn ratings_model(
     args: &Args,
     merged: &Merged,
-    config: MatrixFactorizationConfig,
+    (users, items): (usize, usize),
+    global_mean: f32,
     rating_range: Option<(f32, f32)>,
     seed: u64,
 ) -> Result<MatrixFactorization> {
     let dim = pick!(args, merged, embedding_dim, MatrixFactorizationConfig::DEFAULT_EMBEDDING_DIM);
-    let mut config = MatrixFactorizationConfig::new(config.num_users, config.num_items, dim)
-        .with_global_mean(config.global_mean)
+    let mut config = MatrixFactorizationConfig::new(users, items, dim)
+        .with_global_mean(global_mean)
         .with_l2(pick!(args, merged, l2, MatrixFactorizationConfig::DEFAULT_L2))
         .with_bias_l2(pick!(args, merged, bias_l2, MatrixFactorizationConfig::DEFAULT_BIAS_L2));
     config.rating_range = rating_range;
@@ -929,18 +927,12 @@ fn classify_bag(args: &Args, merged: &Merged, options: &DataOptions) -> Result<(
             "tf-idf" | "tf_idf" | "tfidf" => BagWeighting::TfIdf,
             other => bail!("unknown --bag-weights {other:?}: expected mean or tf-idf"),
         },
-        hidden_activation: match pick!(args, merged, hidden_activation, "linear".to_string())
-            .as_str()
-        {
-            "linear" => Activation::Linear,
-            "relu" => Activation::Relu,
-            "tanh" => Activation::Tanh,
-            "sigmoid" => Activation::Sigmoid,
-            other => {
-                bail!(
-                    "unknown --hidden-activation {other:?}: expected linear, relu, tanh or sigmoid"
-                )
-            }
+        hidden_activation: {
+            let name = pick!(args, merged, hidden_activation, "linear".to_string());
+            // Keras's names; softmax belongs to the output layer.
+            name.parse::<Activation>().ok().filter(|&a| a != Activation::Softmax).with_context(
+                || format!("unknown --hidden-activation {name:?}: expected linear, relu, tanh or sigmoid"),
+            )?
         },
         dropout: pick!(args, merged, dropout, 0.0),
         ngrams: pick!(args, merged, ngrams, 1),

@@ -100,6 +100,12 @@ fn held_out(seed: u64, index: usize, fraction: f64) -> bool {
     ((h >> 11) as f64 / (1u64 << 53) as f64) < fraction
 }
 
+/// Widens `range` (lowest, highest) to hold `rating`.
+fn widen(range: &mut Option<(f32, f32)>, rating: f32) {
+    let (lo, hi) = range.unwrap_or((rating, rating));
+    *range = Some((lo.min(rating), hi.max(rating)));
+}
+
 impl InteractionStream {
     /// Samples per batch unless set: MatrixFactorization's default.
     pub const DEFAULT_BATCH_SIZE: usize = 64;
@@ -141,8 +147,7 @@ impl InteractionStream {
             let row = row?;
             users.insert(&row.user);
             items.insert(&row.item);
-            let (lo, hi) = range.unwrap_or((row.rating, row.rating));
-            range = Some((lo.min(row.rating), hi.max(row.rating)));
+            widen(&mut range, row.rating);
             if held_out(seed, index, validation_fraction) {
                 held += 1;
             } else {
@@ -217,8 +222,7 @@ impl InteractionStream {
             }
             known += 1;
             sum += f64::from(row.rating);
-            let (lo, hi) = range.unwrap_or((row.rating, row.rating));
-            range = Some((lo.min(row.rating), hi.max(row.rating)));
+            widen(&mut range, row.rating);
         }
         if known == 0 {
             return Err(Error::EmptyData {
