@@ -25,7 +25,7 @@ use super::{
     lines_text, read_lines, write_model_dir, ModelKind, FORMAT_VERSION,
     FORMAT_VERSION_BAG_FEATURES, MODEL_FILE, VOCAB_FILE,
 };
-use crate::model::{BagClassifier, BagClassifierConfig, BagWeighting};
+use crate::model::{BagClassifier, BagClassifierConfig};
 use crate::{Dense, EmbeddingBag, Error, History, Result, TrainConfig};
 
 /// The `format` value in the metadata of a saved bag classifier.
@@ -170,7 +170,7 @@ impl SavedBagClassifier {
             F32Tensor::array("dense.kernel", dense.kernel()),
             F32Tensor::array("dense.bias", dense.bias()),
         ];
-        if config.weighting == BagWeighting::TfIdf {
+        if config.weighting.uses_idf() {
             let idf = m.idf().ok_or_else(|| {
                 Error::config("idf", "a TF-IDF bag is saved after adapt (it has no idf weights)")
             })?;
@@ -219,7 +219,7 @@ impl SavedBagClassifier {
         let bias = Array1::from(file.tensor_f32("dense.bias", &[classes])?);
         let dense = Dense::from_weights(config.output_layer(), kernel, bias)
             .map_err(|e| file.bad(e.to_string()))?;
-        let tf_idf = config.weighting == BagWeighting::TfIdf;
+        let tf_idf = config.weighting.uses_idf();
         let mut model =
             BagClassifier::from_parts(config, bag, dense).map_err(|e| file.bad(e.to_string()))?;
         if tf_idf {

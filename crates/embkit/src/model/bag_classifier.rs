@@ -35,6 +35,23 @@ pub enum BagWeighting {
     /// `TextVectorization(output_mode="tf_idf")` vector (term count times
     /// idf) and the table, as a `Dense` layer on that vector computes it.
     TfIdf,
+    /// The sum of the rows weighted as scikit-learn's `TfidfVectorizer()`
+    /// (its defaults: `smooth_idf`, `norm="l2"`) weighs terms: a row that
+    /// occurs `tf` times in the document weighs `tf · idf` with `idf =
+    /// ln((1 + N) / (1 + df)) + 1`, and the document's weights are divided
+    /// by their Euclidean norm, so long and short documents pool to the
+    /// same scale. Rows no training document holds (and a vocabulary's
+    /// unknown-token ids) weigh 0: they are left out, as the vectorizer
+    /// leaves out terms outside its vocabulary.
+    TfIdfL2,
+}
+
+impl BagWeighting {
+    /// Whether the weighting needs idf weights from
+    /// [`BagClassifier::adapt`].
+    pub fn uses_idf(self) -> bool {
+        self != Self::Mean
+    }
 }
 
 /// Settings for a [`BagClassifier`].
@@ -101,6 +118,17 @@ pub struct BagClassifierConfig {
     /// Dropout rate after the hidden activation, in training. Default 0.
     #[serde(default, skip_serializing_if = "is_default")]
     pub dropout: f32,
+    /// The rows are the class scores: a document's pooled row is its
+    /// logits (`embedding_dim == num_classes`), and the output layer adds
+    /// only its bias (its kernel stays the identity and is not trained).
+    /// The model is then a linear classifier on the weighted bag: with
+    /// [`BagWeighting::TfIdf`] Keras's `TextVectorization(output_mode=
+    /// "tf_idf") → Dense(num_classes, "softmax")`, with
+    /// [`BagWeighting::TfIdfL2`] logistic regression on scikit-learn's
+    /// TF-IDF vectors. Default false (an output matrix after the rows).
+    /// See [`with_rows_as_logits`](Self::with_rows_as_logits).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub rows_are_logits: bool,
 }
 
 impl BagClassifierConfig {
@@ -123,15 +151,28 @@ impl BagClassifierConfig {
             weighting: BagWeighting::Mean,
             hidden_activation: Activation::Linear,
             dropout: 0.0,
+            rows_are_logits: false,
         }
     }
 
     /// Whether the model uses what format version 1 could not save: TF-IDF
-    /// weights, a hidden activation or dropout.
+    /// weights, a hidden activation, dropout or rows that are the logits.
     pub fn uses_bag_features(&self) -> bool {
         self.weighting != BagWeighting::Mean
             || self.hidden_activation != Activation::Linear
             || self.dropout != 0.0
+            || self.rows_are_logits
+    }
+
+    /// Makes the rows the class scores ([`rows_are_logits`](Self::rows_are_logits)):
+    /// `embedding_dim` becomes `num_classes`, and the rows start at zero,
+    /// as a linear model's weights (the gradient of the first step moves
+    /// them; there is no product of two layers to break the symmetry of).
+    pub fn with_rows_as_logits(mut self) -> Self {
+        self.embedding_dim = self.num_classes;
+        self.init = Init::Zeros;
+        self.rows_are_logits = true;
+        self
     }
 
     /// Sets [`weighting`](Self::weighting).
@@ -223,6 +264,23 @@ impl BagClassifierConfig {
                 "softmax is the output's; the hidden layer takes linear, relu, sigmoid or tanh",
             ));
         }
+        if self.rows_are_logits {
+            if self.embedding_dim != self.num_classes {
+                return Err(Error::config(
+                    "rows_are_logits",
+                    format!(
+                        "the rows are the logits, so embedding_dim ({}) must equal num_classes ({})",
+                        self.embedding_dim, self.num_classes
+                    ),
+                ));
+            }
+            if self.hidden_activation != Activation::Linear || self.dropout != 0.0 {
+                return Err(Error::config(
+                    "rows_are_logits",
+                    "the rows are the logits: there is no hidden layer for an activation or dropout",
+                ));
+            }
+        }
         if !(0.0..1.0).contains(&self.dropout) {
             return Err(Error::config(
                 "dropout",
@@ -246,7 +304,7 @@ impl BagClassifierConfig {
     pub fn bag_table(&self) -> EmbeddingBagConfig {
         let mode = match self.weighting {
             BagWeighting::Mean => BagMode::Mean,
-            BagWeighting::TfIdf => BagMode::Sum,
+            BagWeighting::TfIdf | BagWeighting::TfIdfL2 => BagMode::Sum,
         };
         let mut config = EmbeddingBagConfig::new(self.num_embeddings(), self.embedding_dim)
             .with_mode(mode)
@@ -258,7 +316,9 @@ impl BagClassifierConfig {
     /// The config of the output layer: `[embedding_dim, num_classes]`,
     /// softmax, starting at zero as fastText's, or, after a hidden
     /// activation, Glorot-uniform as Keras's `Dense` (a zero kernel would
-    /// give the hidden layer no gradient to start from).
+    /// give the hidden layer no gradient to start from). With
+    /// [`rows_are_logits`](Self::rows_are_logits) the model sets the kernel
+    /// to the identity and trains only the bias.
     pub fn output_layer(&self) -> DenseConfig {
         let kernel = if self.hidden_activation == Activation::Linear {
             Init::Zeros
@@ -340,7 +400,10 @@ impl BagClassifierConfig {
     pub fn init<R: Rng + ?Sized>(&self, rng: &mut R) -> Result<BagClassifier> {
         self.validate()?;
         let bag = self.bag_table().init(rng)?;
-        let dense = self.output_layer().init(rng)?;
+        let mut dense = self.output_layer().init(rng)?;
+        if self.rows_are_logits {
+            dense.kernel_mut().assign(&Array2::eye(self.num_classes));
+        }
         let mut model = BagClassifier::from_parts(self.clone(), bag, dense)?;
         if self.dropout > 0.0 {
             let seed = rng.next_u64();
@@ -407,7 +470,7 @@ pub struct BagClassifier {
     /// Dropout after it, when the rate is above 0.
     dropout: Option<Dropout>,
     dense: Dense,
-    /// [`BagWeighting::TfIdf`]: one inverse document frequency per row.
+    /// TF-IDF weightings: one inverse document frequency per row.
     idf: Option<Vec<f32>>,
     /// The ids of a batch without padding, and where each bag starts.
     flat: Vec<u32>,
@@ -444,6 +507,12 @@ impl BagClassifier {
                 "the output layer does not match the model's config",
             ));
         }
+        if config.rows_are_logits && dense.kernel() != Array2::<f32>::eye(config.num_classes) {
+            return Err(Error::config(
+                "dense",
+                "the rows are the logits, so the output kernel must be the identity",
+            ));
+        }
         let hidden = (config.hidden_activation != Activation::Linear)
             .then(|| ActivationLayer::new(config.hidden_activation));
         let dropout = if config.dropout > 0.0 {
@@ -465,13 +534,17 @@ impl BagClassifier {
         })
     }
 
-    /// [`BagWeighting::TfIdf`]: learns each row's inverse document
-    /// frequency `ln(1 + N / (1 + df))` from the `N` training bags (one per
-    /// row of `bags`, padding left out; a row in several places of a bag
-    /// counts once), as Keras's `TextVectorization.adapt` does for its
-    /// tokens. The `oov` rows (a vocabulary's unknown-token ids) and rows
-    /// no bag holds get the mean of the other rows' idf, as Keras gives its
-    /// OOV token. Call it before training; it is saved with the model.
+    /// TF-IDF weightings: learns each row's inverse document frequency
+    /// from the `N` training bags (one per row of `bags`, padding left out;
+    /// a row in several places of a bag counts once in its `df`).
+    /// [`BagWeighting::TfIdf`]: `ln(1 + N / (1 + df))`, as Keras's
+    /// `TextVectorization.adapt` does for its tokens; the `oov` rows (a
+    /// vocabulary's unknown-token ids) and rows no bag holds get the mean
+    /// of the other rows' idf, as Keras gives its OOV token.
+    /// [`BagWeighting::TfIdfL2`]: `ln((1 + N) / (1 + df)) + 1`, as
+    /// scikit-learn's `TfidfVectorizer`; the `oov` rows and rows no bag
+    /// holds get 0 (left out of the documents). Call it before training;
+    /// it is saved with the model.
     ///
     /// # Errors
     ///
@@ -501,14 +574,25 @@ impl BagClassifier {
             *df.get_mut(id as usize).ok_or(Error::IdOutOfRange { id, num_embeddings: rows })? = 0;
         }
         let n = bags.nrows() as f64;
-        let idf = |d: u32| (1.0 + n / (1.0 + f64::from(d))).ln();
-        let seen: Vec<f64> = df.iter().filter(|&&d| d > 0).map(|&d| idf(d)).collect();
-        let mean = seen.iter().sum::<f64>() / seen.len().max(1) as f64;
-        self.set_idf(df.iter().map(|&d| (if d > 0 { idf(d) } else { mean }) as f32).collect())
+        let idf: Vec<f32> = match self.config.weighting {
+            BagWeighting::TfIdfL2 => {
+                // scikit-learn: idf = ln((1 + n) / (1 + df)) + 1 (smooth_idf).
+                let idf = |d: u32| ((1.0 + n) / (1.0 + f64::from(d))).ln() + 1.0;
+                df.iter().map(|&d| if d > 0 { idf(d) as f32 } else { 0.0 }).collect()
+            }
+            _ => {
+                // Keras: idf = ln(1 + n / (1 + df)); OOV takes the mean.
+                let idf = |d: u32| (1.0 + n / (1.0 + f64::from(d))).ln();
+                let seen: Vec<f64> = df.iter().filter(|&&d| d > 0).map(|&d| idf(d)).collect();
+                let mean = seen.iter().sum::<f64>() / seen.len().max(1) as f64;
+                df.iter().map(|&d| (if d > 0 { idf(d) } else { mean }) as f32).collect()
+            }
+        };
+        self.set_idf(idf)
     }
 
-    /// Sets the inverse document frequencies of [`BagWeighting::TfIdf`]
-    /// (one per row; as a saved model holds them).
+    /// Sets the inverse document frequencies of a TF-IDF weighting (one
+    /// per row; as a saved model holds them).
     ///
     /// # Errors
     ///
@@ -516,7 +600,7 @@ impl BagClassifier {
     /// for a negative or non-finite value, or a model that does not weight
     /// by TF-IDF.
     pub fn set_idf(&mut self, idf: Vec<f32>) -> Result<()> {
-        if self.config.weighting != BagWeighting::TfIdf {
+        if !self.config.weighting.uses_idf() {
             return Err(Error::config(
                 "idf",
                 "only a TF-IDF bag (weighting tf_idf) has idf weights",
@@ -537,8 +621,8 @@ impl BagClassifier {
         Ok(())
     }
 
-    /// The rows' inverse document frequencies ([`BagWeighting::TfIdf`],
-    /// after [`adapt`](Self::adapt)).
+    /// The rows' inverse document frequencies (TF-IDF weightings, after
+    /// [`adapt`](Self::adapt)).
     pub fn idf(&self) -> Option<&[f32]> {
         self.idf.as_deref()
     }
@@ -695,7 +779,11 @@ impl BagClassifier {
                 self.weights.extend(self.flat.iter().map(weight));
                 Some(&self.weights[..])
             }
-            (BagWeighting::TfIdf, None) => {
+            (BagWeighting::TfIdfL2, Some(idf)) => {
+                tf_idf_l2(&mut self.flat, &mut self.offsets, idf, &mut self.weights);
+                Some(&self.weights[..])
+            }
+            (_, None) => {
                 return Err(Error::InvalidState(
                     "a TF-IDF bag needs its idf weights: call adapt on the training bags first"
                         .into(),
@@ -717,6 +805,46 @@ impl BagClassifier {
     fn dense_params(&mut self) -> Vec<ParamMut<'_>> {
         self.dense.params_mut()
     }
+
+    /// Whether the output kernel is the fixed identity
+    /// ([`rows_are_logits`](BagClassifierConfig::rows_are_logits)).
+    fn frozen_kernel(&self) -> bool {
+        self.config.rows_are_logits
+    }
+}
+
+/// Rewrites each bag of `flat` (starting at `offsets`) as its distinct
+/// rows of non-zero idf, each once, weighted `tf · idf / ‖tf · idf‖₂`
+/// ([`BagWeighting::TfIdfL2`]); the sum of these rows is the product of
+/// scikit-learn's `TfidfVectorizer()` vector of the document and the table.
+/// A bag without such rows becomes empty (it pools to zeros).
+fn tf_idf_l2(flat: &mut Vec<u32>, offsets: &mut [usize], idf: &[f32], weights: &mut Vec<f32>) {
+    weights.clear();
+    let end_of_all = flat.len();
+    let mut write = 0;
+    for b in 0..offsets.len() {
+        let (start, end) = (offsets[b], offsets.get(b + 1).copied().unwrap_or(end_of_all));
+        offsets[b] = write;
+        flat[start..end].sort_unstable();
+        let first = write;
+        let mut i = start;
+        while i < end {
+            let id = flat[i];
+            let run = flat[i..end].iter().take_while(|&&x| x == id).count();
+            i += run;
+            let w = idf.get(id as usize).copied().unwrap_or(0.0);
+            if w > 0.0 {
+                flat[write] = id;
+                weights.push(run as f32 * w);
+                write += 1;
+            }
+        }
+        let norm = weights[first..].iter().map(|w| w * w).sum::<f32>().sqrt();
+        if norm > 0.0 {
+            weights[first..].iter_mut().for_each(|w| *w /= norm);
+        }
+    }
+    flat.truncate(write);
 }
 
 impl Model for BagClassifier {
@@ -770,8 +898,15 @@ impl Model for BagClassifier {
     }
 
     fn clip_gradients(&mut self, clipping: &GradientClipping) -> Result<()> {
+        let frozen = self.frozen_kernel();
         let mut grads = self.bag.grads_mut();
-        grads.extend(self.dense.params_mut().into_iter().map(|p| GradMut::Dense(p.grad)));
+        grads.extend(
+            self.dense
+                .params_mut()
+                .into_iter()
+                .filter(|p| !(frozen && p.name == "kernel"))
+                .map(|p| GradMut::Dense(p.grad)),
+        );
         clipping.apply(&mut grads)
     }
 
@@ -782,8 +917,11 @@ impl Model for BagClassifier {
 
     fn step(&mut self, optimizer: &mut dyn Optimizer) -> Result<()> {
         self.bag.step(optimizer, "bag")?;
+        let frozen = self.frozen_kernel();
         for p in self.dense.params_mut() {
-            optimizer.step_dense(&format!("dense.{}", p.name), p.value, p.grad)?;
+            if !(frozen && p.name == "kernel") {
+                optimizer.step_dense(&format!("dense.{}", p.name), p.value, p.grad)?;
+            }
         }
         optimizer.finish_step();
         Ok(())

@@ -348,3 +348,127 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// `TfIdfL2` weighs as scikit-learn 1.9's `TfidfVectorizer()` (count ·
+/// idf, `idf = ln((1 + N) / (1 + df)) + 1`, L2-normalised per document,
+/// terms outside the vocabulary left out). With the rows as the logits and
+/// an identity table, a document's logits are its TF-IDF vector. Reference
+/// values from `TfidfVectorizer(analyzer=lambda d: d)` fitted on the three
+/// token lists below.
+#[test]
+fn tf_idf_l2_bags_match_scikit_learns_vectorizer() {
+    // Ids: 0 padding, 1 the OOV id, 2-5 the words a, b, c, d.
+    let config = BagClassifierConfig::new(6, 6)
+        .with_bigram_buckets(0)
+        .with_weighting(BagWeighting::TfIdfL2)
+        .with_rows_as_logits();
+    assert_eq!((config.embedding_dim, config.init.clone()), (6, embkit::Init::Zeros));
+    let mut model = config.init(&mut StdRng::seed_from_u64(0)).unwrap();
+    // [a b b c], [a c], [b d d]
+    let train = array![[2u32, 3, 3, 4], [2, 4, 0, 0], [3, 5, 5, 0]];
+    model.adapt(train.view(), &[1]).unwrap();
+    // idf_ = [1.287682072, 1.287682072, 1.287682072, 1.693147181]; padding,
+    // the OOV id: 0.
+    let want_idf: [f64; 6] = [0.0, 0.0, 1.287_682_072, 1.287_682_072, 1.287_682_072, 1.693_147_181];
+    for (got, want) in model.idf().unwrap().iter().zip(want_idf) {
+        assert!((f64::from(*got) - want).abs() < 1e-6, "{:?}", model.idf());
+    }
+    let mut identity = Array2::<f32>::eye(6);
+    model.bag_mut().weights_mut().copy_from_slice(identity.as_slice_mut().unwrap());
+    // transform([a b b c], [a c], [b d d], [a b b OOV d], [OOV]); the
+    // order of a bag's ids does not matter.
+    use std::f64::consts::FRAC_1_SQRT_2;
+    let docs = array![
+        [2u32, 3, 3, 4, 0],
+        [4, 2, 0, 0, 0],
+        [5, 3, 5, 0, 0],
+        [3, 2, 1, 5, 3],
+        [1, 0, 0, 0, 0]
+    ];
+    let want = [
+        [0.408_248_29, 0.816_496_58, 0.408_248_29, 0.0],
+        [FRAC_1_SQRT_2, 0.0, FRAC_1_SQRT_2, 0.0], // 0.707106781 both
+        [0.0, 0.355_432_47, 0.0, 0.934_701_96],
+        [0.385_502_92, 0.771_005_84, 0.0, 0.506_890_02],
+        [0.0, 0.0, 0.0, 0.0],
+    ];
+    let p = model.predict(docs.view(), 5).unwrap();
+    for (row, tf_idf) in p.rows().into_iter().zip(want) {
+        // Softmax of the logits [0, 0, tf_idf...] (zero bias).
+        let z: Vec<f64> = [0.0, 0.0].into_iter().chain(tf_idf).collect();
+        let total: f64 = z.iter().map(|v| v.exp()).sum();
+        for (got, zi) in row.iter().zip(&z) {
+            assert!((f64::from(*got) - zi.exp() / total).abs() < 1e-6, "{row} vs {tf_idf:?}");
+        }
+    }
+}
+
+/// Gradients through L2-normalised TF-IDF weights with the rows as the
+/// logits (the output kernel, fixed at the identity, still has its true
+/// gradient; the step leaves it out).
+#[test]
+fn tf_idf_l2_logit_rows_gradients_match_finite_differences() {
+    let config = BagClassifierConfig::new(6, 3)
+        .with_bigram_buckets(5)
+        .with_weighting(BagWeighting::TfIdfL2)
+        .with_rows_as_logits();
+    let mut model = config.init(&mut StdRng::seed_from_u64(5)).unwrap();
+    let mut rng = StdRng::seed_from_u64(6);
+    model.bag_mut().weights_mut().iter_mut().for_each(|w| *w = rng.random_range(-1.0..1.0));
+    let docs: Vec<&[u32]> = vec![&[1, 2, 3, 2], &[4, 5], &[2, 0, 1], &[5, 5, 5, 3, 1]];
+    let ids = config.documents(docs, None);
+    model.adapt(ids.view(), &[]).unwrap();
+    check_gradients(model, &ids);
+}
+
+/// With the rows as the logits, training moves the rows and the bias but
+/// never the identity kernel; the model saves and loads (format version
+/// 2), and files or settings that break the rule are refused.
+#[test]
+fn logit_rows_train_the_rows_and_bias_only() {
+    let config = BagClassifierConfig::new(6, 3)
+        .with_bigram_buckets(0)
+        .with_weighting(BagWeighting::TfIdfL2)
+        .with_rows_as_logits();
+    let mut model = config.init(&mut StdRng::seed_from_u64(2)).unwrap();
+    let ids = array![[1u32, 2, 0], [3, 4, 4], [5, 5, 1], [2, 3, 0]];
+    let y = Array1::from(vec![0.0f32, 1.0, 2.0, 0.0]).into_dyn();
+    model.adapt(ids.view(), &[]).unwrap();
+    let train = TrainConfig::new(
+        Loss::SparseCategoricalCrossentropy { from_logits: false },
+        AdamConfig::new().with_learning_rate(0.1).into(),
+    )
+    .with_epochs(20)
+    .with_batch_size(2)
+    .with_clipping(embkit::GradientClipping::new().with_global_clipnorm(1.0));
+    let history = model
+        .fit(Dataset::new(ids.view(), y.view()).unwrap(), None, &train, &mut NoObserver)
+        .unwrap();
+    assert!(history.epochs.last().unwrap().loss < history.epochs[0].loss);
+    assert_eq!(model.dense().kernel(), Array2::<f32>::eye(3));
+    assert!(model.dense().bias().iter().any(|&b| b != 0.0));
+    let p = model.predict(ids.view(), 4).unwrap();
+    for (row, want) in p.rows().into_iter().zip([0, 1, 2, 0]) {
+        assert!(row[want] > 0.5, "{row}");
+    }
+    let bytes = SavedBagClassifier::new(model.clone()).to_bytes().unwrap();
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    assert!(text.contains(r#""format_version":"2""#) && text.contains("rows_are_logits"));
+    let mut back = SavedBagClassifier::from_bytes(&bytes, "m.safetensors").unwrap().model;
+    assert_eq!(back.predict(ids.view(), 4).unwrap(), p);
+    // A kernel that is not the identity is refused.
+    let mut bent = model.clone();
+    bent.dense_mut().kernel_mut()[[0, 1]] = 0.5;
+    let bytes = SavedBagClassifier::new(bent).to_bytes().unwrap();
+    let err = SavedBagClassifier::from_bytes(&bytes, "m.safetensors").unwrap_err();
+    assert!(err.to_string().contains("must be the identity"), "{err}");
+    // Settings that break the rule name it.
+    let bad = config.clone().with_embedding_dim(4);
+    assert_eq!(
+        bad.validate().unwrap_err().to_string(),
+        "invalid rows_are_logits: the rows are the logits, so embedding_dim (4) must equal \
+         num_classes (3)"
+    );
+    let bad = config.with_hidden(Activation::Relu, 0.0);
+    assert!(bad.validate().unwrap_err().to_string().contains("no hidden layer"));
+}
