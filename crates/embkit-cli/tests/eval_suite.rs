@@ -468,11 +468,60 @@ fn keras_tf_idf_bags_train_from_the_command_line() {
         let o = embkit(&args);
         assert!(!o.status.success() && stderr(&o).contains(needle), "{}", stderr(&o));
     };
-    bad(&["--architecture", "bag", "--bag-weights", "bm25"], "expected mean or tf-idf");
+    bad(&["--architecture", "bag", "--bag-weights", "bm25"], "expected mean, tf-idf or tf-idf-l2");
     bad(&["--architecture", "bag", "--hidden-activation", "gelu"], "expected linear, relu");
     bad(&["--architecture", "bag", "--dropout", "1"], "dropout: must be in [0, 1), got 1");
     bad(&["--dropout", "0.5"], "dropout is not a setting of classify with the sequence");
     bad(&["--architecture", "bag", "--ngrams", "0"], "--ngrams must be at least 1, got 0");
     bad(&["--architecture", "bag", "--ngrams", "2"], "give --bigram-buckets 0");
     bad(&["--task", "ratings", "--ngrams", "2"], "ngrams is not a setting of ratings");
+}
+
+#[test]
+fn tf_idf_logistic_bags_train_from_the_command_line() {
+    let dir = scratch("tfidfl2");
+    let data = dir.join("train.tsv");
+    std::fs::write(&data, labelled(60)).unwrap();
+    let model = dir.join("model");
+    let args = [
+        "train",
+        "--data",
+        s(&data),
+        "--out",
+        s(&model),
+        "-q",
+        "--json",
+        "--architecture",
+        "bag",
+        "--bag-weights",
+        "tf-idf-l2",
+        "--ngrams",
+        "2",
+        "--bigram-buckets",
+        "0",
+        "--rows-are-logits",
+    ];
+    let summary = json(&embkit(&args));
+    assert!(summary["val_accuracy"].as_f64().is_some(), "{summary}");
+    let info = json(&embkit(&["inspect", s(&model), "--json"]));
+    assert_eq!(info["config"]["weighting"], "tf_idf_l2", "{info}");
+    assert_eq!(info["config"]["rows_are_logits"], true, "{info}");
+    let classes = info["config"]["num_classes"].clone();
+    assert_eq!(info["config"]["embedding_dim"], classes, "{info}");
+    let o = embkit(&["evaluate", "--model", s(&model), "--data", s(&data), "--json"]);
+    assert!(json(&o)["accuracy"].as_f64().unwrap() > 0.5, "{}", stdout(&o));
+    let mut with_dim = args[..args.len()].to_vec();
+    with_dim.extend(["--embedding-dim", "8"]);
+    let o = embkit(&with_dim);
+    assert!(
+        !o.status.success() && stderr(&o).contains("leave out --embedding-dim"),
+        "{}",
+        stderr(&o)
+    );
+    let o = embkit(&["train", "--data", s(&data), "--out", s(&model), "-q", "--rows-are-logits"]);
+    assert!(
+        stderr(&o).contains("rows_are_logits is not a setting of classify with the sequence"),
+        "{}",
+        stderr(&o)
+    );
 }

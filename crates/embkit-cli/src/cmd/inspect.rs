@@ -209,6 +209,7 @@ fn inspect_bag_classifier(args: &Args, saved: &SavedBagClassifier) -> Result<()>
     let config = model.config();
     let pooling = match config.weighting {
         embkit::model::BagWeighting::Mean => "mean",
+        embkit::model::BagWeighting::TfIdfL2 => "sum of TF-IDF-weighted rows, L2-normalised",
         _ => "sum of TF-IDF-weighted rows",
     };
     let mut hidden = match config.hidden_activation {
@@ -217,6 +218,9 @@ fn inspect_bag_classifier(args: &Args, saved: &SavedBagClassifier) -> Result<()>
     };
     if config.dropout > 0.0 {
         hidden.push_str(&format!(", dropout {}", config.dropout));
+    }
+    if config.rows_are_logits {
+        hidden.push_str(", the rows are the class scores");
     }
     out.text(format!(
         "bag        {} x {} ({} vocabulary rows, {} hashed bigram rows; {pooling}{hidden})  ({} \
@@ -227,8 +231,9 @@ fn inspect_bag_classifier(args: &Args, saved: &SavedBagClassifier) -> Result<()>
         config.bigram_buckets,
         bag.weights().len()
     ))?;
+    let fixed = if config.rows_are_logits { ", kernel fixed at the identity" } else { "" };
     out.text(format!(
-        "dense      {}  ({dense_params} parameters)",
+        "dense      {}  ({dense_params} parameters{fixed})",
         serde_json::to_string(dense.config())?
     ))?;
     out.text(format!("parameters {params}"))?;

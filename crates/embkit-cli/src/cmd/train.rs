@@ -235,10 +235,12 @@ pub struct Args {
     #[arg(long)]
     pub bias_l2: Option<f32>,
     /// classify with `--architecture bag`: how a text's rows are pooled,
-    /// `mean` (fastText) or `tf-idf` (each occurrence weighted by its row's
+    /// `mean` (fastText), `tf-idf` (each occurrence weighted by its row's
     /// inverse document frequency in the training texts and summed: Keras's
-    /// `TextVectorization(output_mode="tf_idf")` followed by `Dense`)
-    /// [mean].
+    /// `TextVectorization(output_mode="tf_idf")` followed by `Dense`) or
+    /// `tf-idf-l2` (scikit-learn's `TfidfVectorizer()` weights: term count
+    /// times idf, divided by the document's L2 norm; unknown words left
+    /// out) [mean].
     #[arg(long)]
     pub bag_weights: Option<String>,
     /// classify with `--architecture bag`: word n-grams of the vocabulary,
@@ -257,6 +259,13 @@ pub struct Args {
     /// hidden activation, in training [0].
     #[arg(long)]
     pub dropout: Option<f32>,
+    /// classify with `--architecture bag`: the rows are the class scores
+    /// (one value per class, no output matrix; only a bias is added): a
+    /// linear classifier on the weighted bag, logistic regression on TF-IDF
+    /// with `--bag-weights tf-idf-l2`. The embedding dimension is then the
+    /// number of classes.
+    #[arg(long)]
+    pub rows_are_logits: bool,
     /// ratings: stream the file from disk for each epoch through a shuffle
     /// buffer of this many ratings instead of reading it into memory, for
     /// files larger than memory (a buffer of at least the number of
@@ -315,6 +324,7 @@ pub struct FileConfig {
     ngrams: Option<usize>,
     hidden_activation: Option<String>,
     dropout: Option<f32>,
+    rows_are_logits: Option<bool>,
     shuffle_buffer: Option<usize>,
     patience: Option<usize>,
     seed: Option<u64>,
@@ -430,6 +440,7 @@ fn bag_only(args: &Args, merged: &Merged) -> Vec<(bool, &'static str)> {
         (args.ngrams.or(f.ngrams).is_some(), "ngrams"),
         (args.hidden_activation.is_some() || f.hidden_activation.is_some(), "hidden_activation"),
         (args.dropout.or(f.dropout).is_some(), "dropout"),
+        (args.rows_are_logits || f.rows_are_logits.is_some(), "rows_are_logits"),
     ]
 }
 
@@ -925,7 +936,10 @@ fn classify_bag(args: &Args, merged: &Merged, options: &DataOptions) -> Result<(
         weighting: match pick!(args, merged, bag_weights, "mean".to_string()).as_str() {
             "mean" => BagWeighting::Mean,
             "tf-idf" | "tf_idf" | "tfidf" => BagWeighting::TfIdf,
-            other => bail!("unknown --bag-weights {other:?}: expected mean or tf-idf"),
+            "tf-idf-l2" | "tf_idf_l2" | "tfidf-l2" => BagWeighting::TfIdfL2,
+            other => {
+                bail!("unknown --bag-weights {other:?}: expected mean, tf-idf or tf-idf-l2")
+            }
         },
         hidden_activation: {
             let name = pick!(args, merged, hidden_activation, "linear".to_string());
@@ -936,7 +950,14 @@ fn classify_bag(args: &Args, merged: &Merged, options: &DataOptions) -> Result<(
         },
         dropout: pick!(args, merged, dropout, 0.0),
         ngrams: pick!(args, merged, ngrams, 1),
+        rows_are_logits: args.rows_are_logits || merged.file.rows_are_logits == Some(true),
     };
+    if settings.rows_are_logits && args.embedding_dim.or(merged.file.embedding_dim).is_some() {
+        bail!(
+            "--rows-are-logits makes each row one score per class: its length is the number of \
+             classes, so leave out --embedding-dim"
+        );
+    }
     let mut bars = Bars::new(args.quiet);
     let trained = BagTextClassifier::train(&train, validation.as_ref(), &settings, &mut bars)?;
     trained.classifier.save(&args.out, &trained.config, &trained.history)?;
