@@ -780,7 +780,7 @@ impl BagClassifier {
                 Some(&self.weights[..])
             }
             (BagWeighting::TfIdfL2, Some(idf)) => {
-                tf_idf_l2(&mut self.flat, &mut self.offsets, idf, &mut self.weights);
+                tf_idf_l2(&mut self.flat, &mut self.offsets, idf, &mut self.weights)?;
                 Some(&self.weights[..])
             }
             (_, None) => {
@@ -818,7 +818,16 @@ impl BagClassifier {
 /// ([`BagWeighting::TfIdfL2`]); the sum of these rows is the product of
 /// scikit-learn's `TfidfVectorizer()` vector of the document and the table.
 /// A bag without such rows becomes empty (it pools to zeros).
-fn tf_idf_l2(flat: &mut Vec<u32>, offsets: &mut [usize], idf: &[f32], weights: &mut Vec<f32>) {
+///
+/// # Errors
+///
+/// [`Error::IdOutOfRange`] for an id past the table (one idf per row).
+fn tf_idf_l2(
+    flat: &mut Vec<u32>,
+    offsets: &mut [usize],
+    idf: &[f32],
+    weights: &mut Vec<f32>,
+) -> Result<()> {
     weights.clear();
     let end_of_all = flat.len();
     let mut write = 0;
@@ -832,7 +841,9 @@ fn tf_idf_l2(flat: &mut Vec<u32>, offsets: &mut [usize], idf: &[f32], weights: &
             let id = flat[i];
             let run = flat[i..end].iter().take_while(|&&x| x == id).count();
             i += run;
-            let w = idf.get(id as usize).copied().unwrap_or(0.0);
+            let Some(&w) = idf.get(id as usize) else {
+                return Err(Error::IdOutOfRange { id, num_embeddings: idf.len() });
+            };
             if w > 0.0 {
                 flat[write] = id;
                 weights.push(run as f32 * w);
@@ -845,6 +856,7 @@ fn tf_idf_l2(flat: &mut Vec<u32>, offsets: &mut [usize], idf: &[f32], weights: &
         }
     }
     flat.truncate(write);
+    Ok(())
 }
 
 impl Model for BagClassifier {

@@ -147,6 +147,18 @@ fn ids_past_the_table_are_errors() {
     let mut model = small_model(0);
     let err = model.predict(array![[1u32, 11]].view(), 4).unwrap_err();
     assert!(matches!(err, Error::IdOutOfRange { id: 11, .. }), "{err}");
+    // Also when weights are looked up before the table (TF-IDF).
+    for weighting in [BagWeighting::TfIdf, BagWeighting::TfIdfL2] {
+        let config =
+            BagClassifierConfig::new(6, 3).with_bigram_buckets(5).with_weighting(weighting);
+        let mut model = config.init(&mut StdRng::seed_from_u64(0)).unwrap();
+        model.adapt(array![[1u32, 2]].view(), &[]).unwrap();
+        let err = model.predict(array![[1u32, 11]].view(), 4).unwrap_err();
+        assert!(
+            matches!(err, Error::IdOutOfRange { id: 11, num_embeddings: 11 }),
+            "{weighting:?}: {err}"
+        );
+    }
 }
 
 /// Save → load gives the same weights, configs and vocabulary; the kind
