@@ -22,12 +22,13 @@ use crate::{Error, Result};
 /// use embkit::data::KeyIndex;
 ///
 /// let mut users = KeyIndex::new();
-/// assert_eq!(users.insert("196"), 0);
-/// assert_eq!(users.insert("186"), 1);
-/// assert_eq!(users.insert("196"), 0);
+/// assert_eq!(users.insert("196")?, 0);
+/// assert_eq!(users.insert("186")?, 1);
+/// assert_eq!(users.insert("196")?, 0);
 /// assert_eq!(users.id("186"), Some(1));
 /// assert_eq!(users.key(0), Some("196"));
 /// assert_eq!(users.id("7"), None);
+/// # Ok::<(), embkit::Error>(())
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KeyIndex {
@@ -65,18 +66,18 @@ impl KeyIndex {
 
     /// The id of `key`, added with the next id if it is new.
     ///
-    /// # Panics
+    /// # Errors
     ///
-    /// When the index already holds `u32::MAX` keys.
-    pub fn insert(&mut self, key: &str) -> u32 {
+    /// [`Error::InvalidConfig`] for a new key when the index already holds
+    /// `u32::MAX` keys (ids are `u32`, and [`UNKNOWN_ID`] is `u32::MAX`).
+    pub fn insert(&mut self, key: &str) -> Result<u32> {
         if let Some(&id) = self.ids.get(key) {
-            return id;
+            return Ok(id);
         }
-        let id = u32::try_from(self.keys.len()).expect("fewer than u32::MAX keys");
-        assert!(id < u32::MAX, "fewer than u32::MAX keys");
+        let id = next_id(self.keys.len(), key)?;
         self.keys.push(key.to_owned());
         self.ids.insert(key.to_owned(), id);
-        id
+        Ok(id)
     }
 
     /// The id of `key`, if it is in the index.
@@ -102,6 +103,20 @@ impl KeyIndex {
     /// Whether there are no keys.
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
+    }
+}
+
+/// The id a new key gets in an index of `len` keys.
+fn next_id(len: usize, key: &str) -> Result<u32> {
+    match u32::try_from(len) {
+        Ok(id) if id < UNKNOWN_ID => Ok(id),
+        _ => Err(Error::config(
+            "keys",
+            format!(
+                "{key:?} would be key {len}, but an index holds at most {UNKNOWN_ID} keys (ids \
+                 are u32, and {UNKNOWN_ID} marks unknown keys)"
+            ),
+        )),
     }
 }
 
@@ -384,7 +399,7 @@ impl Interactions {
         for row in &mut rows {
             let row = row?;
             let (user, item) = if grow {
-                (user_index.insert(&row.user), item_index.insert(&row.item))
+                (user_index.insert(&row.user)?, item_index.insert(&row.item)?)
             } else {
                 (
                     user_index.id(&row.user).unwrap_or(UNKNOWN_ID),
@@ -556,5 +571,23 @@ impl Interactions {
     /// - returns: `[len, 1]`
     pub fn targets(&self) -> Array2<f32> {
         Array2::from_shape_vec((self.len(), 1), self.ratings.clone()).expect("one rating per row")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_index_refuses_a_new_key() {
+        assert_eq!(next_id(7, "a").unwrap(), 7);
+        assert_eq!(next_id(u32::MAX as usize - 1, "a").unwrap(), u32::MAX - 1);
+        let err = next_id(u32::MAX as usize, "196").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid keys: \"196\" would be key 4294967295, but an index holds at most 4294967295 \
+             keys (ids are u32, and 4294967295 marks unknown keys)"
+        );
+        assert!(next_id(usize::MAX, "a").is_err());
     }
 }

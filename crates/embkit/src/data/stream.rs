@@ -145,8 +145,8 @@ impl InteractionStream {
         let mut range: Option<(f32, f32)> = None;
         for (index, row) in rows.by_ref().enumerate() {
             let row = row?;
-            users.insert(&row.user);
-            items.insert(&row.item);
+            users.insert(&row.user)?;
+            items.insert(&row.item)?;
             widen(&mut range, row.rating);
             if held_out(seed, index, validation_fraction) {
                 held += 1;
