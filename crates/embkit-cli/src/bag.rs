@@ -132,7 +132,7 @@ impl BagSettings {
         }
     }
 
-    /// Logistic regression on the same TF-IDF vectors as
+    /// Unregularised logistic regression on the same TF-IDF vectors as
     /// [`tf_idf_l2`](Self::tf_idf_l2), as a bag whose rows are the class
     /// scores (no output matrix), Adam at 0.01 decaying linearly: the
     /// learning rate chosen on held-out tenths of polarity training folds

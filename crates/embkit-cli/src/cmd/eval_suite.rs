@@ -402,7 +402,7 @@ fn bag_accuracy(
 fn bag_model_name(s: &BagSettings) -> String {
     if s.weighting == BagWeighting::TfIdfL2 {
         let shape = if s.rows_are_logits {
-            "logistic regression as a bag: rows of one score per class, plus a bias → softmax"
+            "logistic regression (unregularised) as a bag: rows of one score per class, plus a bias → softmax"
                 .to_string()
         } else {
             format!("rows of {} → Dense(softmax)", s.embedding_dim)

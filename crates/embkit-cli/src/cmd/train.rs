@@ -155,8 +155,9 @@ pub struct Args {
     /// 20, word2vec: 5].
     #[arg(long)]
     pub epochs: Option<usize>,
-    /// Length of each word, user or item vector [classify: 16 (bag: 50),
-    /// ratings: 64, word2vec: 100].
+    /// Length of each word, user or item vector [classify: 16 (bag: 50;
+    /// the number of classes with `--rows-are-logits`, which refuses this
+    /// flag), ratings: 64, word2vec: 100].
     #[arg(long, visible_alias = "dim")]
     pub embedding_dim: Option<usize>,
     /// classify: words per text; longer texts are cut, shorter ones padded
@@ -261,9 +262,9 @@ pub struct Args {
     pub dropout: Option<f32>,
     /// classify with `--architecture bag`: the rows are the class scores
     /// (one value per class, no output matrix; only a bias is added): a
-    /// linear classifier on the weighted bag, logistic regression on TF-IDF
-    /// with `--bag-weights tf-idf-l2`. The embedding dimension is then the
-    /// number of classes.
+    /// linear classifier on the weighted bag, unregularised logistic
+    /// regression on TF-IDF with `--bag-weights tf-idf-l2`. The embedding
+    /// dimension is then the number of classes.
     #[arg(long)]
     pub rows_are_logits: bool,
     /// ratings: stream the file from disk for each epoch through a shuffle

@@ -135,10 +135,13 @@ impl SavedBagClassifier {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidConfig`] if the configs cannot be serialised or the
-    /// vocabulary does not have one word per word row.
+    /// [`Error::InvalidConfig`] if the configs cannot be serialised, the
+    /// vocabulary does not have one word per word row, or a model whose
+    /// rows are the logits has an output kernel that is not the identity
+    /// (changed through `dense_mut`; loading would refuse the file).
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let config = self.model.config();
+        crate::model::check_identity_kernel(config, self.model.dense())?;
         if let Some(vocab) = self.vocab.as_ref().filter(|v| v.len() != config.num_words) {
             return Err(Error::config(
                 "vocab",
@@ -199,7 +202,8 @@ impl SavedBagClassifier {
         if config.uses_bag_features() && version == FORMAT_VERSION.to_string() {
             return Err(file.bad(format!(
                 "says format version {version}, but its config needs version \
-                 {FORMAT_VERSION_BAG_FEATURES} (TF-IDF weights, a hidden activation or dropout)"
+                 {FORMAT_VERSION_BAG_FEATURES} (TF-IDF weights, a hidden activation, dropout or rows \
+                 that are the logits)"
             )));
         }
         let Extras { train_config, history, metadata } = file.extras()?;

@@ -72,7 +72,8 @@ pub const FORMAT_NAME: &str = "embkit.sequential";
 /// model but the bag classifiers of [`FORMAT_VERSION_BAG_FEATURES`].
 pub const FORMAT_VERSION: u32 = 1;
 /// The version of a saved bag classifier with TF-IDF weights, a hidden
-/// activation or dropout: their config fields and the `bag.idf` tensor
+/// activation, dropout or rows that are the logits: their config fields
+/// and the `bag.idf` tensor
 /// are new in it, so a reader of version 1 only refuses the file instead
 /// of loading a fastText bag without them. This crate reads versions 1 and 2.
 pub const FORMAT_VERSION_BAG_FEATURES: u32 = 2;

@@ -5,7 +5,10 @@
 //! activation it is also the shape of Keras's bag-of-bigrams model
 //! (`TextVectorization(ngrams=2, output_mode="tf_idf") → Dense(units,
 //! "relu") → Dropout → Dense`), computed sparsely, without the hidden
-//! layer's bias.
+//! layer's bias. With [`rows_are_logits`](BagClassifierConfig::rows_are_logits)
+//! the rows are the class scores: a linear classifier on the weighted bag
+//! (with [`BagWeighting::TfIdfL2`], unregularised logistic regression on
+//! scikit-learn's TF-IDF vectors).
 
 use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, Axis, Ix2};
 use rand::Rng;
@@ -84,6 +87,7 @@ impl BagWeighting {
 /// # Ok::<(), embkit::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct BagClassifierConfig {
     /// Rows for word ids: ids `0..num_words`, usually the vocabulary size.
@@ -101,12 +105,13 @@ pub struct BagClassifierConfig {
     /// of a [`TextVectorizer`](crate::TextVectorizer)).
     pub padding_idx: u32,
     /// How the table's rows start. Default `Uniform { bound: 1 /
-    /// embedding_dim }`, as fastText. The output layer starts at zero, as
-    /// fastText's.
+    /// embedding_dim }`, as fastText. The output layer starts as
+    /// [`output_layer`](Self::output_layer) says.
     pub init: Init,
     /// How a document's rows are pooled. Default [`BagWeighting::Mean`].
-    /// (These last three are saved only when not at their defaults, so a
-    /// fastText model's file is as format version 1 wrote it.)
+    /// (This field and the three after it are saved only when not at their
+    /// defaults, so a fastText model's file is as format version 1 wrote
+    /// it.)
     #[serde(default, skip_serializing_if = "is_default")]
     pub weighting: BagWeighting,
     /// Applied to the pooled vector before the output layer (the table is
@@ -124,8 +129,8 @@ pub struct BagClassifierConfig {
     /// The model is then a linear classifier on the weighted bag: with
     /// [`BagWeighting::TfIdf`] Keras's `TextVectorization(output_mode=
     /// "tf_idf") → Dense(num_classes, "softmax")`, with
-    /// [`BagWeighting::TfIdfL2`] logistic regression on scikit-learn's
-    /// TF-IDF vectors. Default false (an output matrix after the rows).
+    /// [`BagWeighting::TfIdfL2`] unregularised logistic regression on
+    /// scikit-learn's TF-IDF vectors. Default false (an output matrix after the rows).
     /// See [`with_rows_as_logits`](Self::with_rows_as_logits).
     #[serde(default, skip_serializing_if = "is_default")]
     pub rows_are_logits: bool,
@@ -277,7 +282,12 @@ impl BagClassifierConfig {
             if self.hidden_activation != Activation::Linear || self.dropout != 0.0 {
                 return Err(Error::config(
                     "rows_are_logits",
-                    "the rows are the logits: there is no hidden layer for an activation or dropout",
+                    format!(
+                        "the rows are the logits: there is no hidden layer for an activation or \
+                         dropout (hidden_activation {}, dropout {})",
+                        self.hidden_activation.name(),
+                        self.dropout
+                    ),
                 ));
             }
         }
@@ -392,7 +402,8 @@ impl BagClassifierConfig {
     }
 
     /// Validates the config and builds the model, drawing the table's
-    /// rows from `rng` (the output layer starts at zero).
+    /// rows from `rng` (the output layer starts as
+    /// [`output_layer`](Self::output_layer) says).
     ///
     /// # Errors
     ///
@@ -413,6 +424,30 @@ impl BagClassifierConfig {
     }
 }
 
+/// With [`rows_are_logits`](BagClassifierConfig::rows_are_logits), the
+/// output kernel must be the identity.
+///
+/// # Errors
+///
+/// [`Error::InvalidConfig`] naming the first entry that is not.
+pub(crate) fn check_identity_kernel(config: &BagClassifierConfig, dense: &Dense) -> Result<()> {
+    if !config.rows_are_logits {
+        return Ok(());
+    }
+    let off =
+        dense.kernel().indexed_iter().find(|&((r, c), &v)| v != if r == c { 1.0 } else { 0.0 });
+    match off {
+        None => Ok(()),
+        Some(((r, c), v)) => Err(Error::config(
+            "dense",
+            format!(
+                "the rows are the logits, so the output kernel must be the identity; \
+                 kernel[{r}, {c}] is {v}"
+            ),
+        )),
+    }
+}
+
 /// Whether a setting is at its default (left out of saved configs).
 fn is_default<T: Default + PartialEq>(value: &T) -> bool {
     *value == T::default()
@@ -426,7 +461,9 @@ fn mix(z: u64) -> u64 {
 
 /// A fastText-style classifier: the mean of a document's rows (words and
 /// hashed word bigrams, see [`BagClassifierConfig`]) through a softmax
-/// [`Dense`] layer.
+/// [`Dense`] layer; or the rows pooled with TF-IDF weights
+/// ([`BagWeighting`]), a hidden activation and dropout, or rows that are
+/// the class scores ([`rows_are_logits`](BagClassifierConfig::rows_are_logits)).
 ///
 /// Input ids are `[batch, seq_len]`: each row one document's bag
 /// ([`BagClassifierConfig::documents`]), padded with
@@ -507,12 +544,7 @@ impl BagClassifier {
                 "the output layer does not match the model's config",
             ));
         }
-        if config.rows_are_logits && dense.kernel() != Array2::<f32>::eye(config.num_classes) {
-            return Err(Error::config(
-                "dense",
-                "the rows are the logits, so the output kernel must be the identity",
-            ));
-        }
+        check_identity_kernel(&config, &dense)?;
         let hidden = (config.hidden_activation != Activation::Linear)
             .then(|| ActivationLayer::new(config.hidden_activation));
         let dropout = if config.dropout > 0.0 {
@@ -570,7 +602,7 @@ impl BagClassifier {
             }
         }
         for &id in oov {
-            // Marked as unseen: they take the mean below.
+            // Marked as unseen: the mean below (Keras) or 0 (scikit-learn).
             *df.get_mut(id as usize).ok_or(Error::IdOutOfRange { id, num_embeddings: rows })? = 0;
         }
         let n = bags.nrows() as f64;
@@ -603,7 +635,7 @@ impl BagClassifier {
         if !self.config.weighting.uses_idf() {
             return Err(Error::config(
                 "idf",
-                "only a TF-IDF bag (weighting tf_idf) has idf weights",
+                "only a TF-IDF bag (weighting tf_idf or tf_idf_l2) has idf weights",
             ));
         }
         let rows = self.config.num_embeddings();
@@ -829,6 +861,10 @@ fn tf_idf_l2(
     weights: &mut Vec<f32>,
 ) -> Result<()> {
     weights.clear();
+    if let Some(&id) = flat.iter().find(|&&id| id as usize >= idf.len()) {
+        // The first in input order, as the table reports it.
+        return Err(Error::IdOutOfRange { id, num_embeddings: idf.len() });
+    }
     let end_of_all = flat.len();
     let mut write = 0;
     for b in 0..offsets.len() {
@@ -841,9 +877,7 @@ fn tf_idf_l2(
             let id = flat[i];
             let run = flat[i..end].iter().take_while(|&&x| x == id).count();
             i += run;
-            let Some(&w) = idf.get(id as usize) else {
-                return Err(Error::IdOutOfRange { id, num_embeddings: idf.len() });
-            };
+            let w = idf[id as usize];
             if w > 0.0 {
                 flat[write] = id;
                 weights.push(run as f32 * w);

@@ -13,6 +13,7 @@ mod matrix_factorization;
 mod sequential;
 mod train;
 
+pub(crate) use bag_classifier::check_identity_kernel;
 pub use bag_classifier::{BagClassifier, BagClassifierConfig, BagWeighting};
 pub use matrix_factorization::{MatrixFactorization, MatrixFactorizationConfig};
 pub use sequential::{Sequential, SequentialConfig};

@@ -153,9 +153,10 @@ fn ids_past_the_table_are_errors() {
             BagClassifierConfig::new(6, 3).with_bigram_buckets(5).with_weighting(weighting);
         let mut model = config.init(&mut StdRng::seed_from_u64(0)).unwrap();
         model.adapt(array![[1u32, 2]].view(), &[]).unwrap();
-        let err = model.predict(array![[1u32, 11]].view(), 4).unwrap_err();
+        // The first id past the table in input order is named.
+        let err = model.predict(array![[1u32, 12, 11]].view(), 4).unwrap_err();
         assert!(
-            matches!(err, Error::IdOutOfRange { id: 11, num_embeddings: 11 }),
+            matches!(err, Error::IdOutOfRange { id: 12, num_embeddings: 11 }),
             "{weighting:?}: {err}"
         );
     }
@@ -468,12 +469,19 @@ fn logit_rows_train_the_rows_and_bias_only() {
     assert!(text.contains(r#""format_version":"2""#) && text.contains("rows_are_logits"));
     let mut back = SavedBagClassifier::from_bytes(&bytes, "m.safetensors").unwrap().model;
     assert_eq!(back.predict(ids.view(), 4).unwrap(), p);
-    // A kernel that is not the identity is refused.
+    // A kernel that is not the identity is refused by save and by load.
     let mut bent = model.clone();
     bent.dense_mut().kernel_mut()[[0, 1]] = 0.5;
-    let bytes = SavedBagClassifier::new(bent).to_bytes().unwrap();
-    let err = SavedBagClassifier::from_bytes(&bytes, "m.safetensors").unwrap_err();
-    assert!(err.to_string().contains("must be the identity"), "{err}");
+    let err = SavedBagClassifier::new(bent).to_bytes().unwrap_err();
+    assert!(err.to_string().ends_with("must be the identity; kernel[0, 1] is 0.5"), "{err}");
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + header_len]).unwrap();
+    let start = header["dense.kernel"]["data_offsets"][0].as_u64().unwrap() as usize;
+    let at = 8 + header_len + start + 4; // kernel[0, 1], little-endian f32
+    let mut bent_file = bytes.clone();
+    bent_file[at..at + 4].copy_from_slice(&0.5f32.to_le_bytes());
+    let err = SavedBagClassifier::from_bytes(&bent_file, "m.safetensors").unwrap_err();
+    assert!(err.to_string().ends_with("must be the identity; kernel[0, 1] is 0.5"), "{err}");
     // Settings that break the rule name it.
     let bad = config.clone().with_embedding_dim(4);
     assert_eq!(
@@ -482,5 +490,12 @@ fn logit_rows_train_the_rows_and_bias_only() {
          num_classes (3)"
     );
     let bad = config.with_hidden(Activation::Relu, 0.0);
-    assert!(bad.validate().unwrap_err().to_string().contains("no hidden layer"));
+    assert!(
+        bad.validate().unwrap_err().to_string().ends_with(
+            "there is no hidden layer for an activation or dropout (hidden_activation relu, \
+             dropout 0)"
+        ),
+        "{:?}",
+        bad.validate()
+    );
 }
