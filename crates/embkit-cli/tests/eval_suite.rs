@@ -151,6 +151,38 @@ fn word2vec_writes_vectors_and_config() {
     assert!(stdout(&o).contains("word2vec CBOW"), "{}", stdout(&o));
 }
 
+/// The corpus is read in two lazy passes: a line that is not UTF-8 ends
+/// training with the file and line, or with `--skip-bad-rows` is skipped
+/// and reported once; a missing second file is an error, not a model of
+/// the first.
+#[test]
+fn word2vec_corpus_errors_name_the_file_and_line() {
+    let dir = scratch("w2v-bad");
+    let (good, bad) = (dir.join("good.txt"), dir.join("bad.txt"));
+    std::fs::write(&good, corpus(20, 12)).unwrap();
+    let mut bytes = corpus(3, 12).into_bytes();
+    bytes.extend_from_slice(b"red \xff green\n");
+    bytes.extend_from_slice(corpus(3, 12).as_bytes());
+    std::fs::write(&bad, bytes).unwrap();
+    let out = dir.join("out");
+    let run = |files: &[&std::path::Path], extra: &[&str]| {
+        let mut args = vec!["train", "--task", "word2vec", "--out", s(&out), "--min-count", "1"];
+        args.extend(["--dim", "4", "--epochs", "1", "-q", "--data"]);
+        args.extend(files.iter().map(|f| s(f)));
+        args.extend_from_slice(extra);
+        embkit(&args)
+    };
+    let o = run(&[&good, &bad], &[]);
+    assert!(!o.status.success(), "{}", stdout(&o));
+    assert!(stderr(&o).contains("bad.txt:4:"), "{}", stderr(&o));
+    let o = run(&[&good, &bad], &["--skip-bad-rows", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stderr(&o).matches("skipped 1 bad rows").count(), 1, "{}", stderr(&o));
+    assert_eq!(json(&o)["sentences"], 26);
+    let o = run(&[&good, &dir.join("missing.txt")], &[]);
+    assert!(!o.status.success() && stderr(&o).contains("missing.txt"), "{}", stderr(&o));
+}
+
 /// The folder `train --task word2vec` writes is a model: `inspect` shows
 /// it, `convert` exports its word vectors (the same rows as the vectors
 /// file), `neighbors --model` queries it.

@@ -7,14 +7,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use embkit::data::{
-    letter_sentences, ratio_split, Corpus, DataOptions, DataReport, InteractionStream,
-    Interactions, KeyIndex, LabelledTexts, MAX_DATA_PROBLEMS,
+    ratio_split, Corpus, DataOptions, DataReport, InteractionStream, Interactions, KeyIndex,
+    LabelledTexts, LetterSentences, Rows, MAX_DATA_PROBLEMS,
 };
 use embkit::format::{
     write_atomically, SavedMatrixFactorization, SavedSkipGram, VectorFormat, MODEL_FILE,
 };
 use embkit::model::{BagWeighting, MatrixFactorization, MatrixFactorizationConfig};
-use embkit::word2vec::{Architecture as SkipGramArchitecture, SkipGram, SkipGramConfig};
+use embkit::word2vec::{Architecture as SkipGramArchitecture, SkipGramConfig};
 use embkit::{
     Activation, AdagradConfig, AdamConfig, BatchStream, Dataset, EarlyStopping, EpochLog, History,
     Metric, Observer, OptimizerConfig, SgdConfig, Threads, TrainConfig,
@@ -1019,22 +1019,72 @@ fn vectors_file(format: VectorFormat) -> Result<&'static str> {
 /// The config file written beside word2vec's vectors.
 pub const WORD2VEC_CONFIG: &str = "word2vec.json";
 
-/// The sentences of `--task word2vec`'s files.
-pub fn read_corpus(
-    files: &[PathBuf],
-    tokenize: Tokenize,
-    options: &DataOptions,
-) -> Result<Vec<String>> {
-    let mut lines = Vec::new();
-    for path in files {
-        let (corpus, report) = Corpus::read(path, options)?;
-        warn_skipped(path, &report);
-        lines.extend(corpus.lines().iter().cloned());
+/// One pass over the lines of `--task word2vec`'s files, read lazily
+/// (nothing of the corpus is held but the line being read). It ends early
+/// at a bad row or an unreadable file; [`finish`](Self::finish) says so.
+struct CorpusPass<'a> {
+    files: std::slice::Iter<'a, PathBuf>,
+    options: &'a DataOptions,
+    current: Option<(&'a Path, Rows<String>)>,
+    reports: Vec<(&'a Path, DataReport)>,
+    error: Option<embkit::Error>,
+}
+
+impl<'a> CorpusPass<'a> {
+    fn new(files: &'a [PathBuf], options: &'a DataOptions) -> Self {
+        Self { files: files.iter(), options, current: None, reports: Vec::new(), error: None }
     }
-    Ok(match tokenize {
-        Tokenize::Whitespace => lines,
-        Tokenize::Letters => letter_sentences(&lines, 1000),
-    })
+
+    /// The sentences of the pass: its lines, or with `letters` their
+    /// letter tokens cut into 1,000-token sentences.
+    fn sentences(&mut self, tokenize: Tokenize) -> Box<dyn Iterator<Item = String> + '_> {
+        match tokenize {
+            Tokenize::Whitespace => Box::new(self),
+            Tokenize::Letters => Box::new(LetterSentences::new(self, 1000)),
+        }
+    }
+
+    /// What the pass skipped in each file, or the error that ended it.
+    fn finish(self) -> Result<Vec<(&'a Path, DataReport)>> {
+        match self.error {
+            Some(e) => Err(e.into()),
+            None => Ok(self.reports),
+        }
+    }
+}
+
+impl Iterator for CorpusPass<'_> {
+    type Item = String;
+
+    fn next(&mut self) -> Option<String> {
+        loop {
+            if let Some((path, rows)) = &mut self.current {
+                match rows.next() {
+                    Some(Ok(line)) => return Some(line),
+                    Some(Err(e)) => {
+                        self.error = Some(e);
+                        self.current = None;
+                        self.files = [].iter();
+                        return None;
+                    }
+                    None => {
+                        let path = *path;
+                        let (_, rows) = self.current.take().expect("a file is open");
+                        self.reports.push((path, rows.into_report()));
+                    }
+                }
+            }
+            let path = self.files.next()?;
+            match Corpus::rows(path, self.options) {
+                Ok(rows) => self.current = Some((path, rows)),
+                Err(e) => {
+                    self.error = Some(e);
+                    self.files = [].iter();
+                    return None;
+                }
+            }
+        }
+    }
 }
 
 fn word2vec(args: &Args, merged: &Merged, options: &DataOptions) -> Result<()> {
@@ -1083,10 +1133,22 @@ fn word2vec(args: &Args, merged: &Merged, options: &DataOptions) -> Result<()> {
         None => Threads::single(),
     };
 
-    let lines = read_corpus(&args.data, tokenize, options)?;
+    // Two passes over the files, as gensim's LineSentence: one counts the
+    // words, one keeps each sentence as ids (4 bytes a word); the text is
+    // never held whole.
+    let mut pass = CorpusPass::new(&args.data, options);
+    let vocab = config.build_vocab(pass.sentences(tokenize));
+    for (path, report) in pass.finish()? {
+        warn_skipped(path, &report);
+    }
+    let mut model = config.init(vocab.context("counting the words")?)?;
+    let mut pass = CorpusPass::new(&args.data, options);
+    let mut num_sentences = 0usize;
+    let sentences = model.encode(pass.sentences(tokenize).inspect(|_| num_sentences += 1));
+    pass.finish()?;
     let mut bars = Bars::new(args.quiet);
-    let (model, report) =
-        SkipGram::fit(&config, &lines, threads, &mut bars).context("training word2vec")?;
+    let report = model.train(&sentences, threads, &mut bars).context("training word2vec")?;
+    drop(sentences);
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let vectors_path = args.out.join(file);
@@ -1130,7 +1192,7 @@ fn word2vec(args: &Args, merged: &Merged, options: &DataOptions) -> Result<()> {
         report.epochs,
         if report.epochs == 1 { "" } else { "s" },
         report.words / report.epochs.max(1) as u64,
-        lines.len(),
+        num_sentences,
         report.threads,
         if report.threads == 1 { "" } else { "s" },
         model.vocab().len(),
@@ -1144,7 +1206,7 @@ fn word2vec(args: &Args, merged: &Merged, options: &DataOptions) -> Result<()> {
         "task": Task::Word2vec.name(),
         "words": model.vocab().len(),
         "corpus_words": report.words / report.epochs.max(1) as u64,
-        "sentences": lines.len(),
+        "sentences": num_sentences,
         "epochs": report.epochs,
         "threads": report.threads,
         "seconds": report.seconds,

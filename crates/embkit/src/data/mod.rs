@@ -37,7 +37,7 @@ pub use batches::ShuffledBatches;
 pub use corpus::Corpus;
 pub use interactions::{Interaction, Interactions, KeyIndex, UNKNOWN_ID};
 pub use labelled::LabelledTexts;
-pub use letter_tokens::{letter_sentences, letter_tokens};
+pub use letter_tokens::{letter_sentences, letter_tokens, LetterSentences};
 pub use rows::{open_text, DataOptions, DataReport, Delimiter, Header, Rows, MAX_DATA_PROBLEMS};
 pub(crate) use split::mix64;
 pub use split::{k_fold, leave_last_out, ratio_split, shuffled_indices, stratified_split, Split};
