@@ -181,6 +181,17 @@ fn word2vec_corpus_errors_name_the_file_and_line() {
     assert_eq!(json(&o)["sentences"], 26);
     let o = run(&[&good, &dir.join("missing.txt")], &[]);
     assert!(!o.status.success() && stderr(&o).contains("missing.txt"), "{}", stderr(&o));
+    // The read error is the message, not what a cut corpus would count.
+    let missing = dir.join("missing.txt");
+    for files in [&[missing.as_path(), &good][..], &[bad.as_path()][..]] {
+        let o = run(files, &[]);
+        let err = stderr(&o);
+        assert!(!o.status.success() && (err.contains("missing.txt") || err.contains("bad.txt:4:")));
+        assert!(!err.contains("no words") && !err.contains("vocabulary"), "{err}");
+    }
+    // Something that cannot be read twice (a pipe, a folder) is refused.
+    let o = run(&[&good, &dir], &[]);
+    assert!(stderr(&o).contains("is not a regular file: word2vec reads its files twice"));
 }
 
 /// The folder `train --task word2vec` writes is a model: `inspect` shows

@@ -129,8 +129,8 @@ pub struct Args {
     /// output, more a softmax). ratings: `user item rating [timestamp]` per
     /// line, tab-, comma-, `::`- or space-separated, header optional
     /// (MovieLens u.data and ratings.csv both work). word2vec: plain-text
-    /// files, one or more (`--data a.txt b.txt`). `.gz` files are read as
-    /// they are.
+    /// files, one or more (`--data a.txt b.txt`), read twice (so files,
+    /// not pipes). `.gz` files are read as they are.
     #[arg(long, num_args = 1.., required = true)]
     pub data: Vec<PathBuf>,
     /// Where to write the model (created if missing).
@@ -1044,11 +1044,17 @@ impl<'a> CorpusPass<'a> {
         }
     }
 
-    /// What the pass skipped in each file, or the error that ended it.
-    fn finish(self) -> Result<Vec<(&'a Path, DataReport)>> {
+    /// Ends the pass: with `warn`, prints what it skipped in each file it
+    /// read through; then the error that ended it, if one did.
+    fn finish(self, warn: bool) -> Result<()> {
+        if warn {
+            for (path, report) in &self.reports {
+                warn_skipped(path, report);
+            }
+        }
         match self.error {
             Some(e) => Err(e.into()),
-            None => Ok(self.reports),
+            None => Ok(()),
         }
     }
 }
@@ -1134,18 +1140,26 @@ fn word2vec(args: &Args, merged: &Merged, options: &DataOptions) -> Result<()> {
     };
 
     // Two passes over the files, as gensim's LineSentence: one counts the
-    // words, one keeps each sentence as ids (4 bytes a word); the text is
-    // never held whole.
+    // words, one keeps each sentence as ids (4 bytes a word); of the text,
+    // only the line being read is held (and, with letters, the tokens of
+    // the sentence being cut). A pipe cannot be read twice.
+    if let Some(path) = args.data.iter().find(|p| p.metadata().is_ok_and(|m| !m.is_file())) {
+        bail!(
+            "{} is not a regular file: word2vec reads its files twice (to count the words, then \
+             to keep the sentences as ids); save the text to a file first",
+            path.display()
+        );
+    }
     let mut pass = CorpusPass::new(&args.data, options);
     let vocab = config.build_vocab(pass.sentences(tokenize));
-    for (path, report) in pass.finish()? {
-        warn_skipped(path, &report);
-    }
+    // A read error ends the pass early: it is the cause, not what the
+    // counts of a cut corpus say.
+    pass.finish(true)?;
     let mut model = config.init(vocab.context("counting the words")?)?;
     let mut pass = CorpusPass::new(&args.data, options);
     let mut num_sentences = 0usize;
     let sentences = model.encode(pass.sentences(tokenize).inspect(|_| num_sentences += 1));
-    pass.finish()?;
+    pass.finish(false)?;
     let mut bars = Bars::new(args.quiet);
     let report = model.train(&sentences, threads, &mut bars).context("training word2vec")?;
     drop(sentences);

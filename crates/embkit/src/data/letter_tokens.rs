@@ -71,7 +71,7 @@ pub fn letter_sentences<S: AsRef<str>>(
 /// ```
 #[derive(Debug)]
 pub struct LetterSentences<I> {
-    lines: I,
+    lines: std::iter::Fuse<I>,
     sentence_len: usize,
     /// Tokens read and not yet in a sentence.
     tokens: std::collections::VecDeque<String>,
@@ -89,13 +89,15 @@ impl<S: AsRef<str>, I: Iterator<Item = S>> LetterSentences<I> {
     pub fn new(lines: impl IntoIterator<IntoIter = I>, sentence_len: usize) -> Self {
         assert!(sentence_len > 0, "sentences need at least one token");
         Self {
-            lines: lines.into_iter(),
+            lines: lines.into_iter().fuse(),
             sentence_len,
             tokens: std::collections::VecDeque::new(),
             line_tokens: Vec::new(),
         }
     }
 }
+
+impl<S: AsRef<str>, I: Iterator<Item = S>> std::iter::FusedIterator for LetterSentences<I> {}
 
 impl<S: AsRef<str>, I: Iterator<Item = S>> Iterator for LetterSentences<I> {
     type Item = String;
