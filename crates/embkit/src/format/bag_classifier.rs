@@ -5,7 +5,8 @@
 //! - `model.safetensors`: the tensors `bag.weight`
 //!   `[num_words + bigram_buckets, embedding_dim]`, `dense.kernel`
 //!   `[embedding_dim, num_classes]`, `dense.bias` `[num_classes]` and,
-//!   for TF-IDF weights, `bag.idf` `[num_words + bigram_buckets]`
+//!   for TF-IDF weights, `bag.idf` `[num_words + bigram_buckets]`, with a
+//!   hidden bias `hidden.bias` `[embedding_dim]`
 //!   (little-endian f32) and, in the safetensors metadata, `format`
 //!   ([`BAG_FORMAT_NAME`]), `format_version`, `model_kind`
 //!   (`bag_classifier`), the [`BagClassifierConfig`] as JSON and
@@ -179,6 +180,9 @@ impl SavedBagClassifier {
             })?;
             tensors.push(F32Tensor::new("bag.idf", vec![idf.len()], idf));
         }
+        if let Some(bias) = m.hidden_bias() {
+            tensors.push(F32Tensor::array("hidden.bias", bias));
+        }
         serialize_f32_tensors(&tensors, meta)
     }
 
@@ -231,6 +235,12 @@ impl SavedBagClassifier {
             model.set_idf(idf).map_err(|e| file.bad(e.to_string()))?;
         } else if file.has_tensor("bag.idf") {
             return Err(file.bad("has idf weights (bag.idf), but its config pools by the mean"));
+        }
+        if model.config().hidden_bias {
+            let bias = file.tensor_f32("hidden.bias", &[dim])?;
+            model.set_hidden_bias(bias).map_err(|e| file.bad(e.to_string()))?;
+        } else if file.has_tensor("hidden.bias") {
+            return Err(file.bad("has a hidden bias (hidden.bias), but its config has none"));
         }
         let with_vocab = file.opt("vocab") == Some("true");
         Ok((Self { model, vocab: None, train_config, history, metadata }, with_vocab))

@@ -4,13 +4,12 @@
 //! a softmax [`Dense`] layer. With [`BagWeighting::TfIdf`] and a hidden
 //! activation it is also the shape of Keras's bag-of-bigrams model
 //! (`TextVectorization(ngrams=2, output_mode="tf_idf") → Dense(units,
-//! "relu") → Dropout → Dense`), computed sparsely, without the hidden
-//! layer's bias. With [`rows_are_logits`](BagClassifierConfig::rows_are_logits)
+//! "relu") → Dropout → Dense`), computed sparsely. With [`rows_are_logits`](BagClassifierConfig::rows_are_logits)
 //! the rows are the class scores: a linear classifier on the weighted bag
 //! (with [`BagWeighting::TfIdfL2`], unregularised logistic regression on
 //! scikit-learn's TF-IDF vectors).
 
-use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, Axis, Ix2};
+use ndarray::{Array1, Array2, ArrayD, ArrayView2, ArrayViewD, Axis, Ix2};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
@@ -123,6 +122,12 @@ pub struct BagClassifierConfig {
     /// Dropout rate after the hidden activation, in training. Default 0.
     #[serde(default, skip_serializing_if = "is_default")]
     pub dropout: f32,
+    /// A learned bias added to the pooled vector before the hidden
+    /// activation (it starts at zero), as Keras's `Dense(units,
+    /// activation)` has one (`use_bias=True`). Only with a hidden
+    /// activation; [`with_hidden`](Self::with_hidden) sets it. Default false.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub hidden_bias: bool,
     /// The rows are the class scores: a document's pooled row is its
     /// logits (`embedding_dim == num_classes`), and the output layer adds
     /// only its bias (its kernel stays the identity and is not trained).
@@ -156,6 +161,7 @@ impl BagClassifierConfig {
             weighting: BagWeighting::Mean,
             hidden_activation: Activation::Linear,
             dropout: 0.0,
+            hidden_bias: false,
             rows_are_logits: false,
         }
     }
@@ -187,17 +193,19 @@ impl BagClassifierConfig {
     }
 
     /// Sets [`hidden_activation`](Self::hidden_activation) and
-    /// [`dropout`](Self::dropout). A hidden layer starts as Keras's
-    /// `Dense` does: the table, still at fastText's default initialiser,
-    /// becomes Glorot-uniform over `[rows, embedding_dim]`, and the output
-    /// layer's kernel is Glorot-uniform too (see
-    /// [`output_layer`](Self::output_layer)).
+    /// [`dropout`](Self::dropout). A hidden layer is Keras's `Dense(units,
+    /// activation)`: a [`hidden_bias`](Self::hidden_bias) (for any
+    /// activation but linear), and it starts as Keras's does: the table,
+    /// still at fastText's default initialiser, becomes Glorot-uniform over
+    /// `[rows, embedding_dim]`, and the output layer's kernel is
+    /// Glorot-uniform too (see [`output_layer`](Self::output_layer)).
     pub fn with_hidden(mut self, activation: Activation, dropout: f32) -> Self {
         let fasttext = Init::Uniform { bound: 1.0 / self.embedding_dim.max(1) as f32 };
         if activation != Activation::Linear && self.init == fasttext {
             self.init = Init::GlorotUniform;
         }
         self.hidden_activation = activation;
+        self.hidden_bias = activation != Activation::Linear;
         self.dropout = dropout;
         self
     }
@@ -290,6 +298,13 @@ impl BagClassifierConfig {
                     ),
                 ));
             }
+        }
+        if self.hidden_bias && self.hidden_activation == Activation::Linear {
+            return Err(Error::config(
+                "hidden_bias",
+                "a hidden bias needs a hidden activation (hidden_activation is linear: the output \
+                 layer's bias already does its work)",
+            ));
         }
         if !(0.0..1.0).contains(&self.dropout) {
             return Err(Error::config(
@@ -506,6 +521,9 @@ pub struct BagClassifier {
     hidden: Option<ActivationLayer>,
     /// Dropout after it, when the rate is above 0.
     dropout: Option<Dropout>,
+    /// The hidden layer's bias and its gradient
+    /// ([`hidden_bias`](BagClassifierConfig::hidden_bias)).
+    hidden_bias: Option<(Array1<f32>, Array1<f32>)>,
     dense: Dense,
     /// TF-IDF weightings: one inverse document frequency per row.
     idf: Option<Vec<f32>>,
@@ -552,11 +570,15 @@ impl BagClassifier {
         } else {
             None
         };
+        let hidden_bias = config
+            .hidden_bias
+            .then(|| (Array1::zeros(config.embedding_dim), Array1::zeros(config.embedding_dim)));
         Ok(Self {
             config,
             bag,
             hidden,
             dropout,
+            hidden_bias,
             dense,
             idf: None,
             flat: Vec::new(),
@@ -650,6 +672,38 @@ impl BagClassifier {
             ));
         }
         self.idf = Some(idf);
+        Ok(())
+    }
+
+    /// The hidden layer's bias
+    /// ([`hidden_bias`](BagClassifierConfig::hidden_bias)).
+    pub fn hidden_bias(&self) -> Option<&Array1<f32>> {
+        self.hidden_bias.as_ref().map(|(value, _)| value)
+    }
+
+    /// The gradient of the hidden layer's bias from the last `backward`.
+    pub fn hidden_bias_grad(&self) -> Option<&Array1<f32>> {
+        self.hidden_bias.as_ref().map(|(_, grad)| grad)
+    }
+
+    /// Sets the hidden layer's bias (as a saved model holds it).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] for a model without one or a non-finite
+    /// value; [`Error::ShapeMismatch`] unless one per row dimension.
+    pub fn set_hidden_bias(&mut self, bias: Vec<f32>) -> Result<()> {
+        let dim = self.config.embedding_dim;
+        let Some((value, _)) = &mut self.hidden_bias else {
+            return Err(Error::config("hidden_bias", "the model has no hidden bias"));
+        };
+        if bias.len() != dim {
+            return Err(Error::shape("hidden_bias", format!("[{dim}]"), &[bias.len()]));
+        }
+        if let Some((i, b)) = bias.iter().enumerate().find(|(_, b)| !b.is_finite()) {
+            return Err(Error::config("hidden_bias", format!("entry {i} is {b}; must be finite")));
+        }
+        *value = Array1::from(bias);
         Ok(())
     }
 
@@ -822,7 +876,11 @@ impl BagClassifier {
                 ))
             }
         };
-        let mut x = self.bag.forward(&self.flat, &self.offsets, weights, training)?.into_dyn();
+        let mut pooled = self.bag.forward(&self.flat, &self.offsets, weights, training)?;
+        if let Some((bias, _)) = &self.hidden_bias {
+            pooled += bias;
+        }
+        let mut x = pooled.into_dyn();
         if let Some(hidden) = &mut self.hidden {
             x = hidden.forward(x.view(), training)?;
         }
@@ -939,6 +997,9 @@ impl Model for BagClassifier {
             grad_x = hidden.backward(grad_x.view())?;
         }
         let grad_x = grad_x.into_dimensionality::<Ix2>().expect("the bag's output is [batch, dim]");
+        if let Some((_, grad)) = &mut self.hidden_bias {
+            *grad = grad_x.sum_axis(Axis(0));
+        }
         self.bag.backward(grad_x.view())?;
         Ok(value)
     }
@@ -953,16 +1014,24 @@ impl Model for BagClassifier {
                 .filter(|p| !(frozen && p.name == "kernel"))
                 .map(|p| GradMut::Dense(p.grad)),
         );
+        if let Some((_, grad)) = &mut self.hidden_bias {
+            grads.push(GradMut::Dense(grad.as_slice_mut().expect("a contiguous bias")));
+        }
         clipping.apply(&mut grads)
     }
 
     fn gradients_are_finite(&mut self) -> bool {
         crate::kernels::all_finite(self.bag.grad().rows())
             && self.dense_params().iter().all(|p| crate::kernels::all_finite(p.grad))
+            && self.hidden_bias.as_ref().is_none_or(|(_, g)| g.iter().all(|v| v.is_finite()))
     }
 
     fn step(&mut self, optimizer: &mut dyn Optimizer) -> Result<()> {
         self.bag.step(optimizer, "bag")?;
+        if let Some((value, grad)) = &mut self.hidden_bias {
+            let value = value.as_slice_mut().expect("a contiguous bias");
+            optimizer.step_dense("hidden.bias", value, grad.as_slice().expect("contiguous"))?;
+        }
         let frozen = self.frozen_kernel();
         for p in self.dense.params_mut() {
             if !(frozen && p.name == "kernel") {

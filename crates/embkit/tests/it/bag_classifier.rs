@@ -48,6 +48,9 @@ fn tf_idf_and_hidden_relu_gradients_match_finite_differences() {
     let mut rng = StdRng::seed_from_u64(6);
     // Rows away from ReLU's kink at 0 for the differences.
     model.bag_mut().weights_mut().iter_mut().for_each(|w| *w = rng.random_range(-1.0..1.0));
+    // Keras's Dense(units, "relu") has a bias: so does the hidden layer.
+    assert!(config.hidden_bias);
+    model.set_hidden_bias(vec![0.3, -0.2, 0.1, -0.4]).unwrap();
     let docs: Vec<&[u32]> = vec![&[1, 2, 3, 2], &[4, 5], &[2, 0, 1], &[5, 5, 5, 3, 1]];
     let ids = config.documents(docs, None);
     model.adapt(ids.view(), &[]).unwrap();
@@ -92,6 +95,21 @@ fn check_gradients(mut model: BagClassifier, ids: &Array2<u32>) {
         let down = loss_of(&mut model, &ids, &y);
         model.dense_mut().kernel_mut()[[r, c]] = orig;
         check((up - down) / (2.0 * f64::from(eps)), g, format!("kernel[{r}, {c}]"));
+    }
+    if let Some(hidden_grad) = model.hidden_bias_grad().cloned() {
+        assert!(hidden_grad.iter().any(|&g| g != 0.0));
+        for (c, &g) in hidden_grad.iter().enumerate() {
+            let orig = model.hidden_bias().unwrap().to_vec();
+            let mut moved = orig.clone();
+            moved[c] = orig[c] + eps;
+            model.set_hidden_bias(moved.clone()).unwrap();
+            let up = loss_of(&mut model, &ids, &y);
+            moved[c] = orig[c] - eps;
+            model.set_hidden_bias(moved).unwrap();
+            let down = loss_of(&mut model, &ids, &y);
+            model.set_hidden_bias(orig).unwrap();
+            check((up - down) / (2.0 * f64::from(eps)), g, format!("hidden bias[{c}]"));
+        }
     }
     for (c, &g) in bias_grad.iter().enumerate() {
         let orig = model.dense().bias()[c];
@@ -291,6 +309,10 @@ fn hidden_layers_and_idf_round_trip() {
     let mut model = config.init(&mut StdRng::seed_from_u64(1)).unwrap();
     let ids = array![[1u32, 2, 3], [4, 5, 0], [2, 2, 1]];
     model.adapt(ids.view(), &[]).unwrap();
+    assert_eq!(model.hidden_bias().unwrap(), Array1::<f32>::zeros(4), "it starts at zero");
+    model.set_hidden_bias(vec![0.5, -0.25, 0.0, 1.0]).unwrap();
+    assert!(model.set_hidden_bias(vec![0.0; 3]).is_err());
+    assert!(model.set_hidden_bias(vec![f32::NAN, 0.0, 0.0, 0.0]).is_err());
     let once = model.predict(ids.view(), 3).unwrap();
     assert_eq!(model.predict(ids.view(), 3).unwrap(), once);
     let trained = model.forward(ids.view(), true).unwrap();
@@ -301,10 +323,16 @@ fn hidden_layers_and_idf_round_trip() {
     let mut back = SavedBagClassifier::load(dir.path()).unwrap().model;
     assert_eq!(back.config(), model.config());
     assert_eq!(back.idf(), model.idf());
+    assert_eq!(back.hidden_bias(), model.hidden_bias());
     assert_eq!(back.predict(ids.view(), 3).unwrap(), once);
     // Settings that cannot work are errors that name them.
     let bad = config.clone().with_hidden(Activation::Softmax, 0.0);
     assert!(bad.validate().unwrap_err().to_string().contains("hidden_activation"));
+    let mut bad = BagClassifierConfig::new(6, 3);
+    bad.hidden_bias = true;
+    assert!(bad.validate().unwrap_err().to_string().starts_with(
+        "invalid hidden_bias: a hidden bias needs a hidden activation (hidden_activation is linear"
+    ));
     let bad = config.with_hidden(Activation::Relu, 1.0);
     assert_eq!(
         bad.validate().unwrap_err().to_string(),
