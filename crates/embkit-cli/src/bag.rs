@@ -12,11 +12,11 @@ use embkit::data::LabelledTexts;
 use embkit::format::{SavedBagClassifier, MODEL_FILE, VOCAB_FILE};
 use embkit::model::{BagClassifier, BagClassifierConfig, BagWeighting};
 use embkit::vocab::{TextVectorizer, TextVectorizerConfig};
-use embkit::{Activation, AdamConfig, Dataset, EarlyStopping, History, Observer, TrainConfig};
+use embkit::{Activation, Dataset, EarlyStopping, History, Observer, TrainConfig};
 use ndarray::{Array1, Array2, ArrayD};
 use rand::{rngs::StdRng, SeedableRng};
 
-use crate::pipeline::{hold_out, LrDecay, Prediction};
+use crate::pipeline::{hold_out, optimizer_named, LrDecay, Prediction};
 
 /// Metadata keys of the model directory (the same as the sequential text
 /// classifier's).
@@ -41,8 +41,11 @@ pub struct BagSettings {
     pub epochs: usize,
     /// Documents per step.
     pub batch_size: usize,
-    /// Adam's learning rate.
+    /// The optimizer's learning rate.
     pub learning_rate: f32,
+    /// The optimizer: `adam`, `rmsprop`, `sgd` or `adagrad` (see
+    /// [`optimizer_named`]).
+    pub optimizer: String,
     /// How the learning rate changes over the run.
     pub lr_decay: LrDecay,
     /// Seed of the initial weights, the shuffling and the validation
@@ -89,18 +92,18 @@ impl BagSettings {
             hidden_activation: Activation::Linear,
             dropout: 0.0,
             ngrams: 1,
+            optimizer: "adam".into(),
             rows_are_logits: false,
         }
     }
 
-    /// After Keras's bag-of-bigrams model (Chollet, "Deep Learning with
-    /// Python", 2nd ed., 11.3: `TextVectorization(ngrams=2, max_tokens=20000,
-    /// output_mode="tf_idf") →
-    /// Dense(16, "relu") → Dropout(0.5) → Dense`, batches of 32, 10
-    /// epochs), with these differences: Adam at a constant 0.001 (the book
-    /// compiles with RMSprop), no bias in the hidden layer, lazy row
-    /// updates of the table, as a TF-IDF-weighted bag of words and
-    /// bigrams in its vocabulary (not hashed).
+    /// Keras's bag-of-bigrams model (Chollet, "Deep Learning with Python",
+    /// 2nd ed., 11.3: `TextVectorization(ngrams=2, max_tokens=20000,
+    /// output_mode="tf_idf") → Dense(16, "relu") → Dropout(0.5) → Dense`,
+    /// compiled with RMSprop (Keras's defaults: learning rate 0.001), batches
+    /// of 32, 10 epochs), as a TF-IDF-weighted bag of words and bigrams in
+    /// its vocabulary (not hashed); the one difference is that the table's
+    /// rows are updated lazily (only the rows of a batch).
     pub fn keras_tf_idf() -> Self {
         Self {
             embedding_dim: 16,
@@ -109,6 +112,7 @@ impl BagSettings {
             bigram_buckets: 0,
             batch_size: 32,
             learning_rate: 0.001,
+            optimizer: "rmsprop".into(),
             lr_decay: LrDecay::Constant,
             weighting: BagWeighting::TfIdf,
             hidden_activation: Activation::Relu,
@@ -244,7 +248,7 @@ impl BagTextClassifier {
             .with_epochs(settings.epochs)
             .with_batch_size(settings.batch_size)
             .with_seed(settings.seed);
-        config.optimizer = AdamConfig::new().with_learning_rate(settings.learning_rate).into();
+        config.optimizer = optimizer_named(&settings.optimizer, settings.learning_rate)?;
         settings.lr_decay.apply(&mut config, settings.learning_rate, train.len());
         if let Some(patience) = settings.patience {
             if validation.is_none() {

@@ -27,6 +27,19 @@ const TASK: &str = "text_classification";
 /// The ids reserved by the vectorizer: the mask (0) and `[UNK]` (1).
 const RESERVED_IDS: u32 = 2;
 
+/// The optimizer `--optimizer NAME` names (`adam`, `rmsprop`, `sgd`,
+/// `adagrad`; Keras's defaults otherwise, lazy row updates of tables) at
+/// `learning_rate`.
+pub fn optimizer_named(name: &str, learning_rate: f32) -> Result<embkit::OptimizerConfig> {
+    Ok(match name {
+        "adam" => embkit::AdamConfig::new().with_learning_rate(learning_rate).into(),
+        "rmsprop" => embkit::RmsPropConfig::new().with_learning_rate(learning_rate).into(),
+        "sgd" => embkit::SgdConfig::new().with_learning_rate(learning_rate).into(),
+        "adagrad" => embkit::AdagradConfig::new().with_learning_rate(learning_rate).into(),
+        other => bail!("unknown optimizer {other:?}: expected adam, rmsprop, sgd or adagrad"),
+    })
+}
+
 /// How the learning rate changes over a training run (`--lr-decay`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LrDecay {

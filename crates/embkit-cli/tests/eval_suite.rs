@@ -492,6 +492,8 @@ fn keras_tf_idf_bags_train_from_the_command_line() {
         "0.5",
         "--dim",
         "8",
+        "--optimizer",
+        "rmsprop",
     ];
     let mut args = vec!["train", "--data", s(&data), "--out", s(&model), "-q", "--json"];
     args.extend_from_slice(&keras);
@@ -500,6 +502,8 @@ fn keras_tf_idf_bags_train_from_the_command_line() {
     let info = json(&embkit(&["inspect", s(&model), "--json"]));
     assert_eq!(info["config"]["weighting"], "tf_idf", "{info}");
     assert_eq!(info["config"]["hidden_activation"], "relu", "{info}");
+    assert_eq!(info["config"]["hidden_bias"], true, "{info}");
+    assert_eq!(info["train_config"]["optimizer"]["optimizer"], "rmsprop", "{info}");
     assert_eq!(info["config"]["bigram_buckets"], 0, "{info}");
     let o = embkit(&["evaluate", "--model", s(&model), "--data", s(&data), "--json"]);
     let report = json(&o);
@@ -513,6 +517,11 @@ fn keras_tf_idf_bags_train_from_the_command_line() {
     };
     bad(&["--architecture", "bag", "--bag-weights", "bm25"], "expected mean, tf-idf or tf-idf-l2");
     bad(&["--architecture", "bag", "--hidden-activation", "gelu"], "expected linear, relu");
+    bad(
+        &["--architecture", "bag", "--optimizer", "lbfgs"],
+        "expected adam, rmsprop, sgd or adagrad",
+    );
+    bad(&["--optimizer", "rmsprop"], "the sequence classifier trains with adam only");
     bad(&["--architecture", "bag", "--dropout", "1"], "dropout: must be in [0, 1), got 1");
     bad(&["--dropout", "0.5"], "dropout is not a setting of classify with the sequence");
     bad(&["--architecture", "bag", "--ngrams", "0"], "--ngrams must be at least 1, got 0");

@@ -409,33 +409,52 @@ fn bag_model_name(s: &BagSettings) -> String {
         };
         return format!(
             "TF-IDF bag, scikit-learn's weights (count × idf, L2-normalised; a vocabulary of words \
-             and bigrams up to n = {}): {shape}, {} epochs, batch {}, Adam lr {}, {} decay",
+             and bigrams up to n = {}): {shape}, {} epochs, batch {}, {} lr {}, {} decay",
             s.ngrams,
             s.epochs,
             s.batch_size,
+            optimizer_title(&s.optimizer),
             s.learning_rate,
             s.lr_decay.name()
         );
     }
     if s.weighting == BagWeighting::TfIdf {
         return format!(
-            "after Keras's bag-of-bigrams: TF-IDF bag (a vocabulary of words and bigrams up to \
-             n = {}, rows of {}) → {} → Dropout({}) → Dense(softmax), {} epochs, batch {}, Adam \
-             lr {} ({} decay; the book uses RMSprop and a hidden bias)",
+            "Keras's bag-of-bigrams (Chollet 11.3): TF-IDF bag (a vocabulary of words and bigrams \
+             up to n = {}, rows of {}) + bias → {} → Dropout({}) → Dense(softmax), {} epochs, \
+             batch {}, {} lr {} ({} decay; lazy row updates)",
             s.ngrams,
             s.embedding_dim,
             s.hidden_activation.name(),
             s.dropout,
             s.epochs,
             s.batch_size,
+            optimizer_title(&s.optimizer),
             s.learning_rate,
             s.lr_decay.name()
         );
     }
     format!(
-        "fastText-style bag (words + {} bigram buckets, dim {}, {} epochs, batch {}, Adam lr {}, {} decay)",
-        s.bigram_buckets, s.embedding_dim, s.epochs, s.batch_size, s.learning_rate, s.lr_decay.name()
+        "fastText-style bag (words + {} bigram buckets, dim {}, {} epochs, batch {}, {} lr {}, {} decay)",
+        s.bigram_buckets,
+        s.embedding_dim,
+        s.epochs,
+        s.batch_size,
+        optimizer_title(&s.optimizer),
+        s.learning_rate,
+        s.lr_decay.name()
     )
+}
+
+/// An optimizer's name as Keras writes it.
+fn optimizer_title(name: &str) -> &str {
+    match name {
+        "adam" => "Adam",
+        "rmsprop" => "RMSprop",
+        "sgd" => "SGD",
+        "adagrad" => "Adagrad",
+        other => other,
+    }
 }
 
 /// Makes the settings of one bag model.

@@ -216,6 +216,9 @@ fn inspect_bag_classifier(args: &Args, saved: &SavedBagClassifier) -> Result<()>
         embkit::Activation::Linear => String::new(),
         a => format!(", then {}", a.name()),
     };
+    if config.hidden_bias {
+        hidden = format!(", plus a bias{hidden}");
+    }
     if config.dropout > 0.0 {
         hidden.push_str(&format!(", dropout {}", config.dropout));
     }

@@ -16,8 +16,8 @@ use embkit::format::{
 use embkit::model::{BagWeighting, MatrixFactorization, MatrixFactorizationConfig};
 use embkit::word2vec::{Architecture as SkipGramArchitecture, SkipGramConfig};
 use embkit::{
-    Activation, AdagradConfig, AdamConfig, BatchStream, Dataset, EarlyStopping, EpochLog, History,
-    Metric, Observer, OptimizerConfig, SgdConfig, Threads, TrainConfig,
+    Activation, BatchStream, Dataset, EarlyStopping, EpochLog, History, Metric, Observer, Threads,
+    TrainConfig,
 };
 use rand::{rngs::StdRng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -25,7 +25,7 @@ use serde_json::json;
 
 use crate::bag::{BagSettings, BagTextClassifier};
 use crate::output::Out;
-use crate::pipeline::{LrDecay, Settings, TextClassifier};
+use crate::pipeline::{optimizer_named, LrDecay, Settings, TextClassifier};
 use crate::plot;
 use crate::progress::Bars;
 
@@ -223,8 +223,9 @@ pub struct Args {
     /// off only with more cores.
     #[arg(long)]
     pub threads: Option<usize>,
-    /// ratings: the optimizer, `adam`, `sgd` or `adagrad`, all with lazy row
-    /// updates [adam]. classify always uses adam.
+    /// ratings and classify with `--architecture bag`: the optimizer,
+    /// `adam`, `rmsprop`, `sgd` or `adagrad` (Keras's defaults otherwise),
+    /// all with lazy row updates [adam]. The sequence classifier uses adam.
     #[arg(long)]
     pub optimizer: Option<String>,
     /// ratings: L2 factor on the user and item vectors of each batch
@@ -463,7 +464,10 @@ pub fn warn_skipped(path: &Path, report: &DataReport) {
 fn classify(args: &Args, merged: &Merged, options: &DataOptions) -> Result<()> {
     let optimizer = pick!(args, merged, optimizer, "adam".to_string());
     if optimizer != "adam" {
-        bail!("--optimizer {optimizer}: the classify task trains with adam only");
+        bail!(
+            "--optimizer {optimizer}: the sequence classifier trains with adam only (the bag, \
+             --architecture bag, takes adam, rmsprop, sgd or adagrad)"
+        );
     }
     for (given, name) in [
         (args.l2.or(merged.file.l2).is_some(), "l2"),
@@ -788,23 +792,12 @@ fn ratings_train_config(
     seed: u64,
 ) -> Result<TrainConfig> {
     let optimizer = pick!(args, merged, optimizer, "adam".to_string());
-    let optimizer: OptimizerConfig = match optimizer.as_str() {
-        "adam" => AdamConfig::new()
-            .with_learning_rate(pick!(
-                args,
-                merged,
-                learning_rate,
-                MatrixFactorization::DEFAULT_LEARNING_RATE
-            ))
-            .into(),
-        "sgd" => {
-            SgdConfig::new().with_learning_rate(pick!(args, merged, learning_rate, 0.01)).into()
-        }
-        "adagrad" => {
-            AdagradConfig::new().with_learning_rate(pick!(args, merged, learning_rate, 0.01)).into()
-        }
-        other => bail!("unknown optimizer {other:?}: expected adam, sgd or adagrad"),
+    let default_rate = match optimizer.as_str() {
+        "adam" => MatrixFactorization::DEFAULT_LEARNING_RATE,
+        "rmsprop" => 0.001,
+        _ => 0.01,
     };
+    let optimizer = optimizer_named(&optimizer, pick!(args, merged, learning_rate, default_rate))?;
     let mut train_config = MatrixFactorization::default_train_config()
         .with_metrics(vec![Metric::MeanSquaredError, Metric::MeanAbsoluteError])
         .with_epochs(pick!(args, merged, epochs, MatrixFactorization::DEFAULT_EPOCHS))
@@ -900,10 +893,6 @@ fn ratings_results(
 }
 
 fn classify_bag(args: &Args, merged: &Merged, options: &DataOptions) -> Result<()> {
-    let optimizer = pick!(args, merged, optimizer, "adam".to_string());
-    if optimizer != "adam" {
-        bail!("--optimizer {optimizer}: the classify task trains with adam only");
-    }
     let mut others = word2vec_only(args, merged);
     others.push((args.l2.or(merged.file.l2).is_some(), "l2"));
     others.push((args.bias_l2.or(merged.file.bias_l2).is_some(), "bias_l2"));
@@ -951,6 +940,7 @@ fn classify_bag(args: &Args, merged: &Merged, options: &DataOptions) -> Result<(
         },
         dropout: pick!(args, merged, dropout, 0.0),
         ngrams: pick!(args, merged, ngrams, 1),
+        optimizer: pick!(args, merged, optimizer, d.optimizer.clone()),
         rows_are_logits: args.rows_are_logits || merged.file.rows_are_logits == Some(true),
     };
     if settings.rows_are_logits && args.embedding_dim.or(merged.file.embedding_dim).is_some() {
