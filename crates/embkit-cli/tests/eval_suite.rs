@@ -494,6 +494,8 @@ fn keras_tf_idf_bags_train_from_the_command_line() {
         "8",
         "--optimizer",
         "rmsprop",
+        "--epochs",
+        "60",
     ];
     let mut args = vec!["train", "--data", s(&data), "--out", s(&model), "-q", "--json"];
     args.extend_from_slice(&keras);
@@ -504,6 +506,9 @@ fn keras_tf_idf_bags_train_from_the_command_line() {
     assert_eq!(info["config"]["hidden_activation"], "relu", "{info}");
     assert_eq!(info["config"]["hidden_bias"], true, "{info}");
     assert_eq!(info["train_config"]["optimizer"]["optimizer"], "rmsprop", "{info}");
+    // RMSprop without --learning-rate starts at Keras's default, 0.001.
+    let rate = info["train_config"]["optimizer"]["learning_rate"].as_f64().unwrap();
+    assert!((rate - 0.001).abs() < 1e-9, "{info}");
     assert_eq!(info["config"]["bigram_buckets"], 0, "{info}");
     let o = embkit(&["evaluate", "--model", s(&model), "--data", s(&data), "--json"]);
     let report = json(&o);

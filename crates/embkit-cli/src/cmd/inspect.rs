@@ -188,7 +188,8 @@ fn inspect_bag_classifier(args: &Args, saved: &SavedBagClassifier) -> Result<()>
     let dense = model.dense();
     let dense_params =
         dense.kernel().len() + if dense.config().use_bias { dense.bias().len() } else { 0 };
-    let params = bag.weights().len() + dense_params;
+    let hidden_params = model.hidden_bias().map_or(0, |b| b.len());
+    let params = bag.weights().len() + hidden_params + dense_params;
     let mut out = Out::new(args.json);
     out.record(json!({
         "model": args.model,
@@ -217,7 +218,7 @@ fn inspect_bag_classifier(args: &Args, saved: &SavedBagClassifier) -> Result<()>
         a => format!(", then {}", a.name()),
     };
     if config.hidden_bias {
-        hidden = format!(", plus a bias{hidden}");
+        hidden = format!(", plus a bias ({hidden_params} parameters){hidden}");
     }
     if config.dropout > 0.0 {
         hidden.push_str(&format!(", dropout {}", config.dropout));

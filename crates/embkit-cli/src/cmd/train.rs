@@ -176,8 +176,9 @@ pub struct Args {
     /// Samples per training step [classify: 32 (bag: 16), ratings: 64].
     #[arg(long)]
     pub batch_size: Option<usize>,
-    /// The optimizer's learning rate [classify: 0.001 (bag: 0.01), ratings:
-    /// 0.002 for adam; 0.01 for sgd and adagrad; word2vec: 0.025, decaying
+    /// The optimizer's learning rate [classify: 0.001 (bag: 0.01; 0.001,
+    /// Keras's default, with rmsprop), ratings: 0.002 for adam, 0.001 for
+    /// rmsprop, 0.01 for sgd and adagrad; word2vec: 0.025, decaying
     /// linearly to 0.0001].
     #[arg(long)]
     pub learning_rate: Option<f32>,
@@ -918,7 +919,10 @@ fn classify_bag(args: &Args, merged: &Merged, options: &DataOptions) -> Result<(
         max_len: args.sequence_length.or(merged.file.sequence_length),
         epochs: pick!(args, merged, epochs, d.epochs),
         batch_size: pick!(args, merged, batch_size, d.batch_size),
-        learning_rate: pick!(args, merged, learning_rate, d.learning_rate),
+        learning_rate: {
+            let rmsprop = pick!(args, merged, optimizer, d.optimizer.clone()) == "rmsprop";
+            pick!(args, merged, learning_rate, if rmsprop { 0.001 } else { d.learning_rate })
+        },
         lr_decay: LrDecay::parse(&pick!(args, merged, lr_decay, d.lr_decay.name().to_string()))?,
         seed: pick!(args, merged, seed, d.seed),
         validation_split: if validation.is_some() { 0.0 } else { split },
