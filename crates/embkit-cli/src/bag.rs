@@ -102,8 +102,9 @@ impl BagSettings {
     /// output_mode="tf_idf") → Dense(16, "relu") → Dropout(0.5) → Dense`,
     /// compiled with RMSprop (Keras's defaults: learning rate 0.001), batches
     /// of 32, 10 epochs), as a TF-IDF-weighted bag of words and bigrams in
-    /// its vocabulary (not hashed); the one difference is that the table's
-    /// rows are updated lazily (only the rows of a batch).
+    /// its vocabulary (not hashed). The main difference: the table's rows
+    /// are updated lazily (only the rows of a batch); also, `max_tokens`
+    /// counts the mask and `[UNK]` here, and no best epoch is kept.
     pub fn keras_tf_idf() -> Self {
         Self {
             embedding_dim: 16,
@@ -191,7 +192,7 @@ fn targets(label_ids: &[u32]) -> ArrayD<f32> {
 impl BagTextClassifier {
     /// Adapts a vectorizer to the training texts, builds the bag
     /// classifier (softmax over every class, two included) and trains it
-    /// with Adam.
+    /// with the optimizer `settings.optimizer` names.
     pub fn train(
         train: &LabelledTexts,
         validation: Option<&LabelledTexts>,

@@ -421,10 +421,11 @@ fn bag_model_name(s: &BagSettings) -> String {
     if s.weighting == BagWeighting::TfIdf {
         return format!(
             "Keras's bag-of-bigrams (Chollet 11.3): TF-IDF bag (a vocabulary of words and bigrams \
-             up to n = {}, rows of {}) + bias → {} → Dropout({}) → Dense(softmax), {} epochs, \
+             up to n = {}, rows of {}){} → {} → Dropout({}) → Dense(softmax), {} epochs, \
              batch {}, {} lr {} ({} decay; lazy row updates)",
             s.ngrams,
             s.embedding_dim,
+            if s.hidden_activation == Activation::Linear { "" } else { " + bias" },
             s.hidden_activation.name(),
             s.dropout,
             s.epochs,

@@ -225,8 +225,9 @@ pub struct Args {
     #[arg(long)]
     pub threads: Option<usize>,
     /// ratings and classify with `--architecture bag`: the optimizer,
-    /// `adam`, `rmsprop`, `sgd` or `adagrad` (Keras's defaults otherwise),
-    /// all with lazy row updates [adam]. The sequence classifier uses adam.
+    /// `adam`, `rmsprop`, `sgd` or `adagrad` (Keras's other
+    /// hyper-parameters; the learning rate is `--learning-rate`'s), all
+    /// with lazy row updates [adam]. The sequence classifier uses adam.
     #[arg(long)]
     pub optimizer: Option<String>,
     /// ratings: L2 factor on the user and item vectors of each batch
@@ -899,6 +900,8 @@ fn classify_bag(args: &Args, merged: &Merged, options: &DataOptions) -> Result<(
     others.push((args.bias_l2.or(merged.file.bias_l2).is_some(), "bias_l2"));
     others.push((args.shuffle_buffer.or(merged.file.shuffle_buffer).is_some(), "shuffle_buffer"));
     refuse(&others, "classify")?;
+    let optimizer = pick!(args, merged, optimizer, BagSettings::defaults().optimizer);
+    optimizer_named(&optimizer, 0.01)?; // a misspelt name fails before the data is read
     let data = data_file(args);
     let (train, report) = LabelledTexts::read(data, options)?;
     warn_skipped(data, &report);
@@ -920,7 +923,7 @@ fn classify_bag(args: &Args, merged: &Merged, options: &DataOptions) -> Result<(
         epochs: pick!(args, merged, epochs, d.epochs),
         batch_size: pick!(args, merged, batch_size, d.batch_size),
         learning_rate: {
-            let rmsprop = pick!(args, merged, optimizer, d.optimizer.clone()) == "rmsprop";
+            let rmsprop = optimizer == "rmsprop";
             pick!(args, merged, learning_rate, if rmsprop { 0.001 } else { d.learning_rate })
         },
         lr_decay: LrDecay::parse(&pick!(args, merged, lr_decay, d.lr_decay.name().to_string()))?,
@@ -944,7 +947,7 @@ fn classify_bag(args: &Args, merged: &Merged, options: &DataOptions) -> Result<(
         },
         dropout: pick!(args, merged, dropout, 0.0),
         ngrams: pick!(args, merged, ngrams, 1),
-        optimizer: pick!(args, merged, optimizer, d.optimizer.clone()),
+        optimizer,
         rows_are_logits: args.rows_are_logits || merged.file.rows_are_logits == Some(true),
     };
     if settings.rows_are_logits && args.embedding_dim.or(merged.file.embedding_dim).is_some() {

@@ -5,8 +5,8 @@
 //! - `model.safetensors`: the tensors `bag.weight`
 //!   `[num_words + bigram_buckets, embedding_dim]`, `dense.kernel`
 //!   `[embedding_dim, num_classes]`, `dense.bias` `[num_classes]` and,
-//!   for TF-IDF weights, `bag.idf` `[num_words + bigram_buckets]`, with a
-//!   hidden bias `hidden.bias` `[embedding_dim]`
+//!   for TF-IDF weights, `bag.idf` `[num_words + bigram_buckets]`; with a
+//!   hidden bias (`hidden_bias`), `hidden.bias` `[embedding_dim]`
 //!   (little-endian f32) and, in the safetensors metadata, `format`
 //!   ([`BAG_FORMAT_NAME`]), `format_version`, `model_kind`
 //!   (`bag_classifier`), the [`BagClassifierConfig`] as JSON and

@@ -108,14 +108,15 @@ pub struct BagClassifierConfig {
     /// [`output_layer`](Self::output_layer) says.
     pub init: Init,
     /// How a document's rows are pooled. Default [`BagWeighting::Mean`].
-    /// (This field and the three after it are saved only when not at their
+    /// (This field and the four after it are saved only when not at their
     /// defaults, so a fastText model's file is as format version 1 wrote
     /// it.)
     #[serde(default, skip_serializing_if = "is_default")]
     pub weighting: BagWeighting,
     /// Applied to the pooled vector before the output layer (the table is
-    /// then the kernel of a hidden `Dense(embedding_dim, activation)`
-    /// without bias). Default [`Activation::Linear`]: fastText's linear
+    /// then the kernel of a hidden `Dense(embedding_dim, activation)`, with
+    /// [`hidden_bias`](Self::hidden_bias) when set, as
+    /// [`with_hidden`](Self::with_hidden) does). Default [`Activation::Linear`]: fastText's linear
     /// model. Not softmax.
     #[serde(default, skip_serializing_if = "is_default")]
     pub hidden_activation: Activation,

@@ -366,6 +366,21 @@ fn hidden_layers_and_idf_round_trip() {
     bytes[8..8 + header_len].copy_from_slice(padded.as_bytes());
     let err = SavedBagClassifier::from_bytes(&bytes, "m.safetensors").unwrap_err();
     assert!(err.to_string().contains("pools by the mean"), "{err}");
+    // A hidden bias in the file but not in the config, or the other way
+    // round, is refused.
+    let without_bias = header.replace(r#",\"hidden_bias\":true"#, "");
+    assert_ne!(without_bias, header, "the hidden bias is in the header");
+    let mut bytes = with_idf.clone();
+    bytes[8..8 + header_len]
+        .copy_from_slice(format!("{without_bias:<width$}", width = header_len).as_bytes());
+    let err = SavedBagClassifier::from_bytes(&bytes, "m.safetensors").unwrap_err();
+    assert!(err.to_string().contains("has a hidden bias (hidden.bias), but its config"), "{err}");
+    let no_tensor = header.replace(r#""hidden.bias":"#, r#""hidden.bia_":"#);
+    assert_ne!(no_tensor, header);
+    let mut bytes = with_idf.clone();
+    bytes[8..8 + header_len].copy_from_slice(no_tensor.as_bytes());
+    let err = SavedBagClassifier::from_bytes(&bytes, "m.safetensors").unwrap_err();
+    assert!(err.to_string().contains("hidden.bias"), "{err}");
     // Saving before adapt says why.
     let fresh = BagClassifierConfig::new(6, 3)
         .with_weighting(BagWeighting::TfIdf)
