@@ -16,8 +16,8 @@ use embkit::format::{
 use embkit::model::{BagWeighting, MatrixFactorization, MatrixFactorizationConfig};
 use embkit::word2vec::{Architecture as SkipGramArchitecture, SkipGramConfig};
 use embkit::{
-    Activation, BatchStream, Dataset, EarlyStopping, EpochLog, History, Metric, Observer, Threads,
-    TrainConfig,
+    Activation, BatchStream, Dataset, EarlyStopping, EpochLog, History, Metric, Observer,
+    RmsPropConfig, Threads, TrainConfig,
 };
 use rand::{rngs::StdRng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -796,7 +796,7 @@ fn ratings_train_config(
     let optimizer = pick!(args, merged, optimizer, "adam".to_string());
     let default_rate = match optimizer.as_str() {
         "adam" => MatrixFactorization::DEFAULT_LEARNING_RATE,
-        "rmsprop" => 0.001,
+        "rmsprop" => RmsPropConfig::new().learning_rate,
         _ => 0.01,
     };
     let optimizer = optimizer_named(&optimizer, pick!(args, merged, learning_rate, default_rate))?;
@@ -924,7 +924,12 @@ fn classify_bag(args: &Args, merged: &Merged, options: &DataOptions) -> Result<(
         batch_size: pick!(args, merged, batch_size, d.batch_size),
         learning_rate: {
             let rmsprop = optimizer == "rmsprop";
-            pick!(args, merged, learning_rate, if rmsprop { 0.001 } else { d.learning_rate })
+            pick!(
+                args,
+                merged,
+                learning_rate,
+                if rmsprop { RmsPropConfig::new().learning_rate } else { d.learning_rate }
+            )
         },
         lr_decay: LrDecay::parse(&pick!(args, merged, lr_decay, d.lr_decay.name().to_string()))?,
         seed: pick!(args, merged, seed, d.seed),
